@@ -1,0 +1,242 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Handler processes one received message. Returning nil acknowledges it.
+// Returning an error (or panicking) leaves it unacknowledged: it is retried
+// under the subscription's RetryPolicy and then dead-lettered. Wrap the
+// error with Permanent to skip the retries.
+//
+// The context is cancelled when a Shutdown deadline runs out; a plain Close
+// lets running handlers finish. Handlers run concurrently up to the
+// subscription's Concurrency, but never two at once for one Key where the
+// adapter reports OrderedByKey.
+type Handler func(ctx context.Context, msg *Message) error
+
+// Publisher sends messages to topics. It is safe for concurrent use.
+type Publisher interface {
+	// Publish sends msgs to topic, together when there are several, and
+	// returns nil only once the broker has taken every one of them (a
+	// publisher confirm, acks from all in-sync replicas, a PUBLISH reply).
+	// On error, some of the messages may have been taken: publishing is
+	// at-least-once. Publish fills empty ID, Time, Source and Type in place.
+	// After Close it returns ErrClosed.
+	Publish(ctx context.Context, topic string, msgs ...*Message) error
+
+	// Close flushes pending publishes and releases the connection. It is
+	// idempotent; later calls return the first call's result.
+	Close() error
+}
+
+// Subscriber receives messages from topics. It is safe for concurrent use;
+// one Subscriber can run many subscriptions at once.
+type Subscriber interface {
+	// Subscribe runs h for every message on topic until ctx ends or the
+	// Subscriber is closed, then drains: it stops taking messages, waits for
+	// running handlers and settles their messages. It returns nil after a
+	// Close or once ctx is done, and an error when the subscription could
+	// not be set up (bad topic, nil handler, unknown group, unreachable
+	// broker) or failed for good. The OnReady callback tells when the
+	// subscription is live.
+	//
+	// Without Group, a subscription is a broadcast subscriber: it gets its
+	// own copy of every message published after it is ready, and nothing is
+	// kept for it once it ends. With Group, subscriptions with the same group
+	// name share the topic's messages, each message going to one of them.
+	Subscribe(ctx context.Context, topic string, h Handler, opts ...SubscribeOption) error
+
+	// Close stops every subscription, waits for running handlers to finish,
+	// flushes acknowledgements and releases the connection. It is idempotent;
+	// later calls return the first call's result. Subscribe after Close
+	// returns ErrClosed.
+	Close() error
+}
+
+// Shutdowner is implemented by publishers and subscribers whose drain can be
+// bounded: Shutdown is Close that gives up waiting when ctx ends, cancelling
+// the contexts of handlers still running. Every busline adapter implements it.
+type Shutdowner interface {
+	Shutdown(ctx context.Context) error
+}
+
+// Shutdown closes c, bounded by ctx when c implements Shutdowner.
+func Shutdown(ctx context.Context, c interface{ Close() error }) error {
+	if s, ok := c.(Shutdowner); ok {
+		return s.Shutdown(ctx)
+	}
+	return c.Close()
+}
+
+// Capabilities tells what an adapter guarantees. bustest reads it to pick
+// the checks that apply.
+type Capabilities struct {
+	// Groups: competing consumers that share a topic's messages.
+	Groups bool
+	// Broadcast: subscriptions without a group each get every message.
+	Broadcast bool
+	// DurableGroups: a group keeps the messages published while none of its
+	// members is running, and delivers them later.
+	DurableGroups bool
+	// SurvivesRestart: messages kept for a group survive a broker restart.
+	SurvivesRestart bool
+	// OrderedByKey: messages with the same Key reach a subscription in the
+	// order they were published and are never handled concurrently.
+	OrderedByKey bool
+	// AtLeastOnce: a message is acknowledged only after its handler
+	// returned nil or it was dead-lettered; a crash means redelivery.
+	// False means at-most-once: a message in flight when the process dies
+	// is lost.
+	AtLeastOnce bool
+	// Patterns: topics may be patterns (Redis PSUBSCRIBE).
+	Patterns bool
+	// ReceiverCount: Publish can report how many subscribers got a message.
+	ReceiverCount bool
+}
+
+// CapabilityReporter is implemented by publishers and subscribers that say
+// what they guarantee. Every busline adapter implements it.
+type CapabilityReporter interface {
+	Capabilities() Capabilities
+}
+
+// ReceiverCounter is implemented by publishers whose broker tells how many
+// subscribers a message reached (Redis PUBLISH's reply, the in-process
+// broker). The seed's "Message sent to N subscribers" needs it.
+type ReceiverCounter interface {
+	// PublishCount publishes msg like Publish and returns the number of
+	// subscriptions that received it.
+	PublishCount(ctx context.Context, topic string, msg *Message) (int, error)
+}
+
+// Aser is implemented by publishers and subscribers that expose the broker
+// client they use: As sets target to the native value when its type fits.
+type Aser interface {
+	As(target any) bool
+}
+
+// StartPosition says where a new group, one with no committed position,
+// starts reading.
+type StartPosition int
+
+const (
+	// StartEarliest reads everything the broker still holds. The default,
+	// so that a group deployed after its producers misses nothing.
+	StartEarliest StartPosition = iota
+	// StartLatest reads only messages published after the group starts.
+	StartLatest
+)
+
+// DefaultConcurrency is the number of messages a subscription handles at
+// once when Concurrency is not given: one, which on RabbitMQ is the seed's
+// prefetch(1) fair dispatch and on every adapter keeps strict order.
+const DefaultConcurrency = 1
+
+// SubscribeConfig is the resolved form of a Subscribe call's options.
+// Adapters get it from NewSubscribeConfig.
+type SubscribeConfig struct {
+	// Group names the consumer group; empty means broadcast.
+	Group string
+	// Concurrency is how many messages may be in the handler at once.
+	// Default: DefaultConcurrency.
+	Concurrency int
+	// Ready is called once, when the subscription is live.
+	Ready func()
+	// Start is where a new group starts reading. Default: StartEarliest.
+	Start StartPosition
+	// Retry is the policy for failed handlers. Default: DefaultRetry.
+	Retry RetryPolicy
+	// DeadLetter is the topic failed and poison messages go to.
+	// Default: the topic name followed by DeadLetterSuffix.
+	DeadLetter string
+	// Logger receives the subscription's logs. Default: the adapter's logger.
+	Logger *slog.Logger
+}
+
+// DeadLetterSuffix is appended to a topic's name to name its default dead
+// letter topic.
+const DeadLetterSuffix = ".dlq"
+
+// Metadata keys a dead-lettered message carries besides its own metadata.
+const (
+	MetaDeadLetterError    = "busline-dead-letter-error"
+	MetaDeadLetterAttempts = "busline-dead-letter-attempts"
+	MetaDeadLetterTopic    = "busline-dead-letter-topic"
+	MetaDeadLetterGroup    = "busline-dead-letter-group"
+	MetaDeadLetterTime     = "busline-dead-letter-time"
+)
+
+// SubscribeOption sets one field of a SubscribeConfig.
+type SubscribeOption func(*SubscribeConfig)
+
+// Group makes the subscription a member of the named consumer group.
+func Group(name string) SubscribeOption { return func(c *SubscribeConfig) { c.Group = name } }
+
+// Concurrency lets up to n messages be handled at once (n >= 1).
+func Concurrency(n int) SubscribeOption { return func(c *SubscribeConfig) { c.Concurrency = n } }
+
+// OnReady calls f once the subscription is live: from then on, a published
+// message reaches it. Subscribe errors before that point are returned by
+// Subscribe without f being called.
+func OnReady(f func()) SubscribeOption { return func(c *SubscribeConfig) { c.Ready = f } }
+
+// StartFrom sets where a new group starts reading.
+func StartFrom(p StartPosition) SubscribeOption { return func(c *SubscribeConfig) { c.Start = p } }
+
+// WithRetry sets the retry policy for failed handlers, used as written.
+func WithRetry(p RetryPolicy) SubscribeOption { return func(c *SubscribeConfig) { c.Retry = p } }
+
+// DeadLetter sets the topic that failed and poison messages go to.
+func DeadLetter(topic string) SubscribeOption {
+	return func(c *SubscribeConfig) { c.DeadLetter = topic }
+}
+
+// WithLogger sets the logger for this subscription.
+func WithLogger(l *slog.Logger) SubscribeOption { return func(c *SubscribeConfig) { c.Logger = l } }
+
+// NewSubscribeConfig checks a Subscribe call's arguments and resolves its
+// options, filling the documented defaults. It is what every adapter's
+// Subscribe runs first; the error wraps ErrInvalid.
+func NewSubscribeConfig(topic string, h Handler, opts ...SubscribeOption) (SubscribeConfig, error) {
+	cfg := SubscribeConfig{Concurrency: DefaultConcurrency, Retry: DefaultRetry}
+	if err := ValidateTopic(topic); err != nil {
+		return cfg, err
+	}
+	if h == nil {
+		return cfg, fmt.Errorf("bus: %w: nil handler", ErrInvalid)
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.Concurrency < 1 {
+		return cfg, fmt.Errorf("bus: %w: concurrency must be >= 1, got %d", ErrInvalid, cfg.Concurrency)
+	}
+	if err := cfg.Retry.Validate(); err != nil {
+		return cfg, err
+	}
+	if cfg.Start != StartEarliest && cfg.Start != StartLatest {
+		return cfg, fmt.Errorf("bus: %w: unknown start position %d", ErrInvalid, cfg.Start)
+	}
+	if cfg.DeadLetter == "" {
+		cfg.DeadLetter = topic + DeadLetterSuffix
+	}
+	if cfg.DeadLetter == topic {
+		return cfg, fmt.Errorf("bus: %w: dead letter topic is the topic itself", ErrInvalid)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = DiscardLogger
+	}
+	return cfg, nil
+}
+
+// DiscardLogger drops everything; it is the default logger, so busline is
+// silent unless given one.
+var DiscardLogger = slog.New(slog.DiscardHandler)
+
+// DefaultCloseTimeout bounds Close: handlers still running after it are
+// cancelled. Use Shutdown for a deadline of your own.
+const DefaultCloseTimeout = 30 * time.Second

@@ -1,0 +1,79 @@
+package bus
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Adapters wrap them (together with the broker's own error)
+// so that callers can test for a class of failure with errors.Is, whatever
+// broker is underneath.
+var (
+	// ErrClosed is returned by Publish and Subscribe once Close (or Shutdown)
+	// has been called on the Publisher or Subscriber.
+	ErrClosed = errors.New("bus: closed")
+
+	// ErrUnsupported is returned when an adapter cannot do what was asked, for
+	// example a consumer group on Redis pub/sub. It is errors.ErrUnsupported,
+	// so either name works with errors.Is.
+	ErrUnsupported = errors.ErrUnsupported
+
+	// ErrInvalid reports bad input from the caller: an empty topic, a nil
+	// handler, a bad URL or URL parameter, invalid metadata.
+	ErrInvalid = errors.New("bus: invalid argument")
+
+	// ErrTooLarge reports a message (body or metadata) over the adapter's limit.
+	ErrTooLarge = errors.New("bus: message too large")
+
+	// ErrMalformed reports a received message that claims to be a busline
+	// (CloudEvents) envelope but cannot be decoded. Such a message is a poison
+	// message: it is sent to the dead letter destination, never redelivered.
+	ErrMalformed = errors.New("bus: malformed message")
+
+	// ErrNotFound reports a destination that does not exist, such as a Kafka
+	// topic when topic creation is off or a RabbitMQ vhost.
+	ErrNotFound = errors.New("bus: not found")
+
+	// ErrUnroutable reports a published message the broker accepted but could
+	// not route to any queue; it was not stored anywhere.
+	ErrUnroutable = errors.New("bus: message unroutable")
+
+	// ErrPermission reports rejected credentials or a denied operation.
+	ErrPermission = errors.New("bus: permission denied")
+
+	// ErrUnreachable reports a broker that could not be reached at all.
+	ErrUnreachable = errors.New("bus: broker unreachable")
+)
+
+// permanentError marks a handler error that must not be retried.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return "permanent: " + e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent wraps err so that the subscriber does not retry the message: it
+// goes straight to the dead letter destination. Permanent(nil) returns nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether err, or any error it wraps, was marked with
+// Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
+
+// PanicError is the error a handler's panic is turned into. The message is
+// then treated as if the handler had returned this error.
+type PanicError struct {
+	// Value is the value passed to panic.
+	Value any
+	// Stack is the goroutine stack at the point of the panic.
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("bus: handler panic: %v", e.Value) }

@@ -1,0 +1,171 @@
+// Package ce maps the bus.Message envelope onto CloudEvents 1.0: binary
+// content mode (one header per attribute, body untouched) for brokers with
+// headers, and structured content mode (one JSON document) for brokers
+// without. Decoding is lenient with plain payloads, which carry none of the
+// attributes and are delivered as they are, and strict with payloads that
+// claim to be CloudEvents (they carry specversion) but are malformed: those
+// return an error wrapping bus.ErrMalformed, so that the subscriber can
+// dead-letter them.
+package ce
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/busline/bus"
+)
+
+// SpecVersion is the CloudEvents version written and accepted.
+const SpecVersion = "1.0"
+
+// Attribute names, without any binding prefix.
+const (
+	AttrID           = "id"
+	AttrSource       = "source"
+	AttrType         = "type"
+	AttrSpecVersion  = "specversion"
+	AttrTime         = "time"
+	AttrSubject      = "subject"
+	AttrContentType  = "datacontenttype"
+	AttrPartitionKey = "partitionkey"
+)
+
+// Binding prefixes for binary mode headers.
+const (
+	KafkaPrefix = "ce_"
+	AMQPPrefix  = "cloudEvents_"
+)
+
+// ContentTypeHeader is the header that carries ContentType in Kafka's
+// binary mode.
+const ContentTypeHeader = "content-type"
+
+// StructuredContentType is the media type of structured mode documents.
+const StructuredContentType = "application/cloudevents+json"
+
+// EncodeBinary calls set once for each attribute header of m, named with
+// prefix ("ce_id", ...), and once for each metadata entry under its own
+// key. ContentType is not included: each binding carries it natively.
+func EncodeBinary(m *bus.Message, prefix string, set func(key, value string)) {
+	set(prefix+AttrSpecVersion, SpecVersion)
+	set(prefix+AttrID, m.ID)
+	set(prefix+AttrSource, m.Source)
+	set(prefix+AttrType, m.Type)
+	if !m.Time.IsZero() {
+		set(prefix+AttrTime, m.Time.UTC().Format(time.RFC3339Nano))
+	}
+	if m.Subject != "" {
+		set(prefix+AttrSubject, m.Subject)
+	}
+	if m.Key != "" {
+		set(prefix+AttrPartitionKey, m.Key)
+	}
+	for k, v := range m.Metadata {
+		set(k, v)
+	}
+}
+
+// BinaryDecoder builds a message from binary mode headers: call Header for
+// each header, then Finish. The zero value is not usable; use
+// NewBinaryDecoder.
+type BinaryDecoder struct {
+	prefix  string
+	m       *bus.Message
+	version string
+	hasVer  bool
+	timeStr string
+	errs    []string
+}
+
+// NewBinaryDecoder decodes headers with the given prefix into m; m.Body
+// must be set by the caller.
+func NewBinaryDecoder(prefix string, m *bus.Message) *BinaryDecoder {
+	return &BinaryDecoder{prefix: prefix, m: m}
+}
+
+// Header takes one header. Prefixed headers are CloudEvents attributes
+// (matched case-insensitively, since brokers and clients differ); the
+// content-type header sets ContentType; anything else is metadata.
+func (d *BinaryDecoder) Header(key, value string) {
+	if len(key) > len(d.prefix) && strings.EqualFold(key[:len(d.prefix)], d.prefix) {
+		switch name := strings.ToLower(key[len(d.prefix):]); name {
+		case AttrSpecVersion:
+			d.version, d.hasVer = value, true
+		case AttrID:
+			d.m.ID = value
+		case AttrSource:
+			d.m.Source = value
+		case AttrType:
+			d.m.Type = value
+		case AttrTime:
+			d.timeStr = value
+		case AttrSubject:
+			d.m.Subject = value
+		case AttrPartitionKey:
+			d.m.Key = value
+		case AttrContentType:
+			d.m.ContentType = value
+		default:
+			d.meta(key, value)
+		}
+		return
+	}
+	if strings.EqualFold(key, ContentTypeHeader) {
+		d.m.ContentType = value
+		return
+	}
+	d.meta(key, value)
+}
+
+func (d *BinaryDecoder) meta(key, value string) {
+	if d.m.Metadata == nil {
+		d.m.Metadata = make(map[string]string)
+	}
+	d.m.Metadata[key] = value
+}
+
+// Finish validates what was decoded. A message without specversion is a
+// plain message: it gets a generated ID when it has none. One with
+// specversion must be a well-formed CloudEvent, else the error wraps
+// bus.ErrMalformed.
+func (d *BinaryDecoder) Finish() error {
+	if d.timeStr != "" {
+		t, err := time.Parse(time.RFC3339Nano, d.timeStr)
+		if err != nil {
+			d.errs = append(d.errs, fmt.Sprintf("time %q is not RFC 3339", d.timeStr))
+		} else {
+			d.m.Time = t
+		}
+	}
+	if d.hasVer {
+		d.errs = append(d.errs, checkEvent(d.version, d.m)...)
+		if len(d.errs) > 0 {
+			return fmt.Errorf("ce: %w: %s", bus.ErrMalformed, strings.Join(d.errs, "; "))
+		}
+	}
+	if d.m.ID == "" {
+		d.m.ID = uuid.NewString()
+	}
+	return nil
+}
+
+// checkEvent lists what makes a message claiming CloudEvents invalid.
+func checkEvent(version string, m *bus.Message) []string {
+	var errs []string
+	if version != SpecVersion {
+		errs = append(errs, fmt.Sprintf("specversion %q is not %q", version, SpecVersion))
+	}
+	if m.ID == "" {
+		errs = append(errs, "id is empty")
+	}
+	if m.Source == "" {
+		errs = append(errs, "source is empty")
+	}
+	if m.Type == "" {
+		errs = append(errs, "type is empty")
+	}
+	return errs
+}

@@ -1,0 +1,154 @@
+// Package pipeline runs a handler on one received message under the core
+// policy every adapter shares: nil acks; an error or panic is retried with
+// backoff under the subscription's RetryPolicy; a permanent error, the last
+// failed attempt or a poison message goes to the dead letter topic with the
+// error, attempt count and original topic in its metadata, and is then
+// acked. Adapters only settle the outcome on their broker.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/busline/bus"
+)
+
+// Outcome is how the adapter must settle a message.
+type Outcome int
+
+const (
+	// Ack: the handler succeeded, or the message was dead-lettered.
+	Ack Outcome = iota
+	// Abandon: neither handled nor dead-lettered (shutdown during a retry
+	// wait, or the dead letter publish failed). Do not ack: leave it for the
+	// broker to redeliver.
+	Abandon
+)
+
+// DeadLetterFunc publishes a dead-lettered message to topic and returns
+// nil only once the broker has taken it.
+type DeadLetterFunc func(ctx context.Context, topic string, m *bus.Message) error
+
+// Runner handles messages for one subscription. Its fields are set once,
+// before the first Handle; Handle is safe for concurrent use.
+type Runner struct {
+	Topic   string
+	Config  bus.SubscribeConfig
+	Handler bus.Handler
+	// DeadLetter publishes to the dead letter topic.
+	DeadLetter DeadLetterFunc
+	// Stop interrupts retry waits when the subscription stops taking work.
+	Stop <-chan struct{}
+	// Ctx is passed to handlers; it is cancelled only when a shutdown
+	// deadline runs out.
+	Ctx context.Context
+}
+
+// Handle runs the handler on m until it succeeds, is dead-lettered or must
+// be abandoned. It sets m.Delivery.Attempt before each call.
+func (r *Runner) Handle(m *bus.Message) Outcome {
+	for attempt := 1; ; attempt++ {
+		m.Delivery.Attempt = attempt
+		err := r.call(m)
+		if err == nil {
+			return Ack
+		}
+		log := r.Config.Logger
+		if bus.IsPermanent(err) || !r.Config.Retry.ShouldRetry(attempt) {
+			return r.deadLetter(m, err, attempt)
+		}
+		wait := r.Config.Retry.Backoff(attempt)
+		log.Debug("bus: handler failed, retrying", "topic", r.Topic, "id", m.ID, "attempt", attempt, "backoff", wait, "error", err)
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-r.Stop:
+				t.Stop()
+				return Abandon
+			case <-r.Ctx.Done():
+				t.Stop()
+				return Abandon
+			}
+		} else {
+			select {
+			case <-r.Stop:
+				return Abandon
+			case <-r.Ctx.Done():
+				return Abandon
+			default:
+			}
+		}
+	}
+}
+
+// call runs the handler, turning a panic into a *bus.PanicError.
+func (r *Runner) call(m *bus.Message) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &bus.PanicError{Value: v, Stack: debug.Stack()}
+			r.Config.Logger.Error("bus: handler panicked", "topic", r.Topic, "id", m.ID, "panic", v)
+		}
+	}()
+	return r.Handler(r.Ctx, m)
+}
+
+// Poison dead-letters a message that could not be decoded; reason says why.
+func (r *Runner) Poison(m *bus.Message, reason error) Outcome {
+	return r.deadLetter(m, reason, 0)
+}
+
+func (r *Runner) deadLetter(m *bus.Message, cause error, attempts int) Outcome {
+	dl := DeadLetterMessage(m, cause, attempts, r.Topic, r.Config.Group)
+	// The publish gets its own bounded context: shutdown must not turn a
+	// message that failed for good into one that is redelivered forever.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.DeadLetter(ctx, r.Config.DeadLetter, dl); err != nil {
+		r.Config.Logger.Error("bus: dead letter publish failed; message left for redelivery",
+			"topic", r.Topic, "dead_letter", r.Config.DeadLetter, "id", m.ID, "error", err)
+		return Abandon
+	}
+	r.Config.Logger.Warn("bus: message dead-lettered", "topic", r.Topic, "dead_letter", r.Config.DeadLetter,
+		"id", m.ID, "attempts", attempts, "error", cause)
+	return Ack
+}
+
+// DeadLetterMessage returns a copy of m for the dead letter topic, its
+// metadata extended with the error, the attempt count, the original topic
+// and group, and the time.
+func DeadLetterMessage(m *bus.Message, cause error, attempts int, topic, group string) *bus.Message {
+	dl := m.Clone()
+	if dl.Metadata == nil {
+		dl.Metadata = make(map[string]string, 5)
+	}
+	msg := "unknown error"
+	if cause != nil {
+		msg = cause.Error()
+		var pe *bus.PanicError
+		if errors.As(cause, &pe) {
+			msg = fmt.Sprintf("panic: %v", pe.Value)
+		}
+	}
+	dl.Metadata[bus.MetaDeadLetterError] = msg
+	dl.Metadata[bus.MetaDeadLetterAttempts] = strconv.Itoa(attempts)
+	dl.Metadata[bus.MetaDeadLetterTopic] = topic
+	if group != "" {
+		dl.Metadata[bus.MetaDeadLetterGroup] = group
+	}
+	dl.Metadata[bus.MetaDeadLetterTime] = time.Now().UTC().Format(time.RFC3339Nano)
+	return dl
+}
+
+// Logger returns l, or bus.DiscardLogger when l is nil.
+func Logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return bus.DiscardLogger
+	}
+	return l
+}

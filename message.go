@@ -1,0 +1,211 @@
+package bus
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Limits on message metadata, enforced by Message.Validate on every Publish.
+const (
+	// MaxMetadataBytes caps the summed length of all metadata keys and values.
+	MaxMetadataBytes = 64 << 10
+	// MaxMetadataKeyBytes caps the length of one metadata key.
+	MaxMetadataKeyBytes = 255
+)
+
+// Defaults filled in by Publish when a message leaves them empty, because
+// CloudEvents requires every event to carry a source and a type.
+const (
+	DefaultSource = "busline"
+	DefaultType   = "busline.message"
+)
+
+// Message is the envelope busline moves. Its fields map onto CloudEvents 1.0
+// attributes on every broker that has a binding (see the adapters' docs).
+//
+// A Message passed to Publish must not be changed, or published elsewhere,
+// until Publish returns. Publish fills ID, Time, Source and Type in place
+// when they are empty, so the caller can read the generated ID afterwards.
+type Message struct {
+	// ID identifies the message; a random UUID is generated when empty.
+	// Together with Source it is the CloudEvents identity.
+	ID string
+	// Type is the event's contract name, such as "order.created".
+	// Default: DefaultType.
+	Type string
+	// Source names the producer. Default: DefaultSource.
+	Source string
+	// Subject is the thing the event is about, such as an order number.
+	Subject string
+	// Time is when the event happened. Default: the time of Publish.
+	Time time.Time
+	// ContentType is the media type of Body, such as "application/json".
+	ContentType string
+	// Key is the partition or ordering key: messages with one key are
+	// delivered in order where the adapter reports OrderedByKey.
+	Key string
+	// Metadata holds string headers that travel with the message as plain
+	// broker headers. Keys must be non-empty valid UTF-8 and must not use a
+	// reserved prefix ("ce_", "cloudEvents_", "content-type").
+	Metadata map[string]string
+	// Body is the payload, passed through untouched.
+	Body []byte
+
+	// Delivery describes how a received message arrived. Subscribers fill
+	// it; Publish ignores it.
+	Delivery Delivery
+}
+
+// Delivery describes one delivery of a received message.
+type Delivery struct {
+	// Topic is the topic (queue, channel) the message was received from.
+	Topic string
+	// Attempt counts handler calls for this message in this process,
+	// starting at 1.
+	Attempt int
+	// Redelivered is true when the broker says it delivered this message
+	// before, to this or another consumer (a crash, a lost connection).
+	Redelivered bool
+	// DeliveryCount is the broker's own count of deliveries where it keeps
+	// one (RabbitMQ quorum queues), else 0.
+	DeliveryCount int
+	// Native is the broker client's own value for the delivery, such as an
+	// amqp091.Delivery or a kafkago.Message. Prefer Message.As.
+	Native any
+}
+
+// NewMessage returns a message with the given type and body and a fresh ID.
+func NewMessage(typ string, body []byte) *Message {
+	return &Message{ID: uuid.NewString(), Type: typ, Body: body}
+}
+
+// As sets target, a non-nil pointer, to the broker client's native value
+// for this delivery when the types match, and reports whether it did. Each
+// adapter's package doc lists the types it supports.
+func (m *Message) As(target any) bool { return as(m.Delivery.Native, target) }
+
+// as assigns v to *target when *target can hold v.
+func as(v, target any) bool {
+	if v == nil || target == nil {
+		return false
+	}
+	rv := reflect.ValueOf(target)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return false
+	}
+	elem := rv.Elem()
+	src := reflect.ValueOf(v)
+	if !src.Type().AssignableTo(elem.Type()) {
+		return false
+	}
+	elem.Set(src)
+	return true
+}
+
+// AsValue is the As helper adapters use for their own types: it sets
+// target to v when target is a pointer to a type v is assignable to.
+func AsValue(v, target any) bool { return as(v, target) }
+
+// Validate reports a message that cannot be published: invalid or reserved
+// metadata keys, non-UTF-8 metadata, or metadata over MaxMetadataBytes.
+// It does not check Body size; each adapter knows its broker's limit.
+func (m *Message) Validate() error {
+	if m == nil {
+		return fmt.Errorf("bus: %w: nil message", ErrInvalid)
+	}
+	total := 0
+	for k, v := range m.Metadata {
+		switch {
+		case k == "":
+			return fmt.Errorf("bus: %w: empty metadata key", ErrInvalid)
+		case len(k) > MaxMetadataKeyBytes:
+			return fmt.Errorf("bus: %w: metadata key %.32q... is %d bytes, over %d", ErrInvalid, k, len(k), MaxMetadataKeyBytes)
+		case !utf8.ValidString(k) || !utf8.ValidString(v):
+			return fmt.Errorf("bus: %w: metadata %q is not valid UTF-8", ErrInvalid, k)
+		case IsReservedKey(k):
+			return fmt.Errorf("bus: %w: metadata key %q uses a reserved prefix", ErrInvalid, k)
+		}
+		total += len(k) + len(v)
+	}
+	if total > MaxMetadataBytes {
+		return fmt.Errorf("bus: %w: metadata is %d bytes, over %d", ErrTooLarge, total, MaxMetadataBytes)
+	}
+	return nil
+}
+
+// IsReservedKey reports whether a metadata key collides with the headers
+// busline itself writes on the wire.
+func IsReservedKey(k string) bool {
+	l := strings.ToLower(k)
+	return strings.HasPrefix(l, "ce_") || strings.HasPrefix(l, "cloudevents_") || l == "content-type"
+}
+
+// prepare fills the defaults Publish promises.
+func (m *Message) prepare(now time.Time) {
+	if m.ID == "" {
+		m.ID = uuid.NewString()
+	}
+	if m.Time.IsZero() {
+		m.Time = now
+	}
+	if m.Source == "" {
+		m.Source = DefaultSource
+	}
+	if m.Type == "" {
+		m.Type = DefaultType
+	}
+}
+
+// PreparePublish is what every adapter's Publish runs first: it checks the
+// topic and each message (Validate, and Body against maxBody when maxBody
+// > 0) and fills the defaults Message documents. The error names the
+// offending message by index.
+func PreparePublish(topic string, msgs []*Message, maxBody int) error {
+	if err := ValidateTopic(topic); err != nil {
+		return err
+	}
+	now := time.Now()
+	for i, m := range msgs {
+		if err := m.Validate(); err != nil {
+			return fmt.Errorf("message %d: %w", i, err)
+		}
+		if maxBody > 0 && len(m.Body) > maxBody {
+			return fmt.Errorf("bus: %w: message %d body is %d bytes, over the limit of %d", ErrTooLarge, i, len(m.Body), maxBody)
+		}
+		m.prepare(now)
+	}
+	return nil
+}
+
+// ValidateTopic reports an empty or non-UTF-8 topic name.
+func ValidateTopic(topic string) error {
+	if topic == "" {
+		return fmt.Errorf("bus: %w: empty topic", ErrInvalid)
+	}
+	if !utf8.ValidString(topic) {
+		return fmt.Errorf("bus: %w: topic is not valid UTF-8", ErrInvalid)
+	}
+	return nil
+}
+
+// Clone returns a deep copy of m (Body and Metadata are copied; the
+// Delivery is reset).
+func (m *Message) Clone() *Message {
+	c := *m
+	c.Delivery = Delivery{}
+	if m.Body != nil {
+		c.Body = append([]byte(nil), m.Body...)
+	}
+	if m.Metadata != nil {
+		c.Metadata = make(map[string]string, len(m.Metadata))
+		for k, v := range m.Metadata {
+			c.Metadata[k] = v
+		}
+	}
+	return &c
+}

@@ -1,0 +1,130 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Opener opens publishers and subscribers for one URL scheme. Adapters
+// register theirs with Register from an init function.
+type Opener interface {
+	OpenPublisher(ctx context.Context, u *url.URL) (Publisher, error)
+	OpenSubscriber(ctx context.Context, u *url.URL) (Subscriber, error)
+}
+
+var registry = struct {
+	sync.RWMutex
+	m map[string]Opener
+}{m: map[string]Opener{}}
+
+// Register makes an Opener available under a URL scheme. It panics when the
+// scheme is registered twice or o is nil, as both are programming errors.
+func Register(scheme string, o Opener) {
+	registry.Lock()
+	defer registry.Unlock()
+	if o == nil {
+		panic("bus: Register opener is nil")
+	}
+	if _, dup := registry.m[scheme]; dup {
+		panic("bus: Register called twice for scheme " + scheme)
+	}
+	registry.m[scheme] = o
+}
+
+// Schemes returns the registered URL schemes, sorted.
+func Schemes() []string {
+	registry.RLock()
+	defer registry.RUnlock()
+	s := make([]string, 0, len(registry.m))
+	for k := range registry.m {
+		s = append(s, k)
+	}
+	slices.Sort(s)
+	return s
+}
+
+func opener(rawURL string) (Opener, *url.URL, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("bus: %w: cannot parse URL %q", ErrInvalid, RedactURL(rawURL))
+	}
+	if u.Scheme == "" {
+		return nil, nil, fmt.Errorf("bus: %w: URL %q has no scheme (want one of %s)", ErrInvalid, RedactURL(rawURL), strings.Join(Schemes(), ", "))
+	}
+	registry.RLock()
+	o, ok := registry.m[u.Scheme]
+	registry.RUnlock()
+	if !ok {
+		return nil, nil, fmt.Errorf("bus: %w: unknown URL scheme %q (registered: %s; forgotten import of the adapter package?)",
+			ErrInvalid, u.Scheme, strings.Join(Schemes(), ", "))
+	}
+	return o, u, nil
+}
+
+// OpenPublisher opens a Publisher for the broker the URL names, using the
+// adapter registered for its scheme (import the adapter package, perhaps
+// as _, to register it). Unknown schemes and URL parameters are errors.
+func OpenPublisher(ctx context.Context, rawURL string) (Publisher, error) {
+	o, u, err := opener(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return o.OpenPublisher(ctx, u)
+}
+
+// OpenSubscriber opens a Subscriber for the broker the URL names; see
+// OpenPublisher.
+func OpenSubscriber(ctx context.Context, rawURL string) (Subscriber, error) {
+	o, u, err := opener(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return o.OpenSubscriber(ctx, u)
+}
+
+// EnvURL is the environment variable URLFromEnv reads.
+const EnvURL = "BUS_URL"
+
+// DefaultURL is the URL used when BUS_URL is unset: the in-process broker
+// (import github.com/busline/bus/mem to register it).
+const DefaultURL = "mem://"
+
+// URLFromEnv returns $BUS_URL, or DefaultURL when it is unset or empty.
+func URLFromEnv() string {
+	if s := os.Getenv(EnvURL); s != "" {
+		return s
+	}
+	return DefaultURL
+}
+
+// RedactURL returns rawURL with any password replaced by "xxxxx", for use in
+// errors and logs; query parameters whose names contain "password" or
+// "secret" are masked too. Text that does not parse as a URL is redacted wholesale
+// after its scheme, since it might hold a password.
+func RedactURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		if i := strings.Index(rawURL, "://"); i >= 0 {
+			return rawURL[:i] + "://<unparsable>"
+		}
+		return "<unparsable>"
+	}
+	if q := u.Query(); len(q) > 0 {
+		changed := false
+		for k := range q {
+			if l := strings.ToLower(k); strings.Contains(l, "password") || strings.Contains(l, "secret") {
+				q.Set(k, "xxxxx")
+				changed = true
+			}
+		}
+		if changed {
+			u.RawQuery = q.Encode()
+		}
+	}
+	return u.Redacted()
+}
