@@ -77,6 +77,9 @@ func Shutdown(ctx context.Context, c interface{ Close() error }) error {
 type Capabilities struct {
 	// Groups: competing consumers that share a topic's messages.
 	Groups bool
+	// SingleGroup: a topic has exactly one group, which must be named after
+	// the topic (RabbitMQ's work-queue topology: the queue is the group).
+	SingleGroup bool
 	// Broadcast: subscriptions without a group each get every message.
 	Broadcast bool
 	// DurableGroups: a group keeps the messages published while none of its
