@@ -1,0 +1,109 @@
+// Package kafka is the busline adapter for Apache Kafka (and brokers that
+// speak its protocol), built on github.com/segmentio/kafka-go. Importing it
+// registers the "kafka" URL scheme with bus.OpenPublisher and
+// bus.OpenSubscriber.
+//
+// # URLs
+//
+//	kafka://[user:password@]host:port[,host:port...]/[?param=value&...]
+//
+// The host part lists the bootstrap brokers. User info turns on SASL (PLAIN
+// unless sasl=scram-sha-256 or sasl=scram-sha-512 says otherwise); TLS is
+// turned on with tls=true or any tls_* parameter, and applies to the
+// producer's transport and the consumers' dialer alike. Each query
+// parameter sets the Config field whose doc names it, with the default
+// written there; an unknown parameter is an error wrapping bus.ErrInvalid.
+// For example:
+//
+//	kafka://broker-1:9092,broker-2:9092/?create_topics=true&batch_timeout=2ms
+//	kafka://svc:secret@broker:9093/?sasl=scram-sha-512&tls_ca_file=/etc/kafka/ca.pem
+//
+// Topics are never created by surprise: Publish and Subscribe fail with an
+// error wrapping bus.ErrNotFound for a missing topic unless
+// create_topics=true, and CreateTopic creates one explicitly.
+//
+// # Delivery Semantics
+//
+// Publish returns nil once the brokers acknowledged every message with
+// acks=all (every in-sync replica) by default. Concurrent Publish calls and
+// the messages of one call share produce requests; a partially filled batch
+// waits at most batch_timeout (1ms) for company. The record key is the
+// message Key, partitioned with murmur2 exactly as the Java client (and
+// KafkaJS's default partitioner) does, so producers in any of these
+// languages put one key on one partition; messages without a Key go to a
+// random partition. The envelope is CloudEvents binary content mode:
+// ce_id, ce_type, ce_source, ce_specversion, ce_time, ce_subject (and
+// ce_partitionkey) headers, a content-type header, metadata as plain
+// headers, the Body as the record value.
+//
+// A Subscribe with bus.Group is a member of that Kafka consumer group: the
+// group's members share the topic's partitions. A new group starts at the
+// earliest offset (bus.StartFrom changes it). A Subscribe without a group
+// is a broadcast subscriber: it reads every partition from the end it finds
+// when it starts, joins no group, commits nothing and disturbs no group; it
+// misses what was published while it was not running. Broadcast readers
+// read the partitions that existed when they started.
+//
+// Consumption is at-least-once. Records are fetched, handled, and only
+// then committed: an offset is committed once its handler returned nil,
+// or its message went to the dead letter topic, and every earlier offset
+// of the partition did too. Handlers run in parallel across partitions and
+// across keys within a partition, up to bus.Concurrency at once (default
+// 1); the messages of one key are handled one at a time, in offset order.
+// Messages without a key may be handled in any order when Concurrency is
+// above 1. A handler error is retried under the subscription's
+// RetryPolicy; after the last attempt (or at once for bus.Permanent and for
+// malformed ce_ envelopes) the message is published to the dead letter
+// topic (default: the topic name with ".dlq") with the error, and its
+// offset moves on. A message whose dead letter publish fails is read again
+// rather than skipped. Records from plain producers (no ce_ headers) are
+// delivered with their value as Body and a generated ID.
+//
+// On a rebalance, a member stops reading its partitions, lets running
+// handlers finish (a handler waiting to retry gives up its message
+// instead), commits what finished, and only then rejoins: it never commits
+// for a partition after the generation that owned it ended, and the next
+// owner starts from the last committed offset. A member that dies leaves
+// its uncommitted messages to be handled again by the member that takes
+// over its partitions after session_timeout. Close and Shutdown drain the
+// same way and leave the group. OnReady is called once the member holds its
+// first assignment, or, for a broadcast subscriber, once its start offsets
+// are fixed: a message published after OnReady is received.
+//
+// # As
+//
+// Message.As accepts *kafkago.Message (the record as received, with its
+// partition, offset and headers), where kafkago is
+// github.com/segmentio/kafka-go. Publisher.As accepts *(*kafkago.Writer)
+// and *(*kafkago.Transport); Subscriber.As accepts *(*kafkago.Dialer), a
+// copy of the dialer its readers use, and *(*kafkago.Writer) for the dead
+// letter writer.
+package kafka
+
+import (
+	"context"
+	"net/url"
+
+	"github.com/busline/bus"
+)
+
+func init() { bus.Register(Scheme, opener{}) }
+
+// opener opens kafka:// URLs for bus.OpenPublisher and bus.OpenSubscriber.
+type opener struct{}
+
+func (opener) OpenPublisher(ctx context.Context, u *url.URL) (bus.Publisher, error) {
+	cfg, err := parseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	return NewPublisher(ctx, cfg)
+}
+
+func (opener) OpenSubscriber(ctx context.Context, u *url.URL) (bus.Subscriber, error) {
+	cfg, err := parseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	return NewSubscriber(ctx, cfg)
+}

@@ -1,0 +1,212 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	metadataapi "github.com/segmentio/kafka-go/protocol/metadata"
+
+	"github.com/busline/bus"
+	"github.com/busline/bus/internal/ce"
+	"github.com/busline/bus/internal/lifecycle"
+)
+
+// Publisher publishes to Kafka topics through one kafka-go Writer. It is
+// safe for concurrent use: concurrent Publish calls share produce requests.
+type Publisher struct {
+	c     *conn
+	t     *kafkago.Transport
+	w     *kafkago.Writer
+	state *lifecycle.State
+	known sync.Map // topic name → struct{}: checked to exist and in t's cache
+}
+
+var (
+	_ bus.Publisher          = (*Publisher)(nil)
+	_ bus.Shutdowner         = (*Publisher)(nil)
+	_ bus.CapabilityReporter = (*Publisher)(nil)
+	_ bus.Aser               = (*Publisher)(nil)
+)
+
+// NewPublisher connects to the cluster cfg names and returns a Publisher.
+// It fails when the brokers cannot be reached (bus.ErrUnreachable) or
+// reject the credentials (bus.ErrPermission) before ctx ends.
+func NewPublisher(ctx context.Context, cfg Config) (*Publisher, error) {
+	c, err := newConn(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.ping(ctx); err != nil {
+		return nil, err
+	}
+	return newPublisher(c), nil
+}
+
+func newPublisher(c *conn) *Publisher {
+	acks, _ := requiredAcks(c.cfg.Acks)
+	codec, _ := compressionCodec(c.cfg.Compression)
+	t := c.transport()
+	w := &kafkago.Writer{
+		Addr:         c.addr(),
+		Balancer:     kafkago.Murmur2Balancer{},
+		BatchTimeout: c.cfg.BatchTimeout,
+		BatchSize:    c.cfg.BatchSize,
+		BatchBytes:   int64(c.cfg.MaxMessageBytes),
+		RequiredAcks: acks,
+		Compression:  codec,
+		WriteTimeout: c.cfg.WriteTimeout,
+		ReadTimeout:  c.cfg.WriteTimeout,
+		MaxAttempts:  5,
+		Transport:    t,
+	}
+	return &Publisher{c: c, t: t, w: w, state: lifecycle.New()}
+}
+
+// Publish sends msgs to topic, keyed by each message's Key (partitioned by
+// murmur2 as the Java client does; messages without a key go to a random
+// partition), with the CloudEvents attributes as ce_* headers. It returns
+// nil once the brokers acknowledged every message with the configured acks
+// (default: all in-sync replicas). A missing topic fails with
+// bus.ErrNotFound unless create_topics is on; a record over
+// max_message_bytes fails with bus.ErrTooLarge before anything is sent.
+// After Close it returns bus.ErrClosed.
+func (p *Publisher) Publish(ctx context.Context, topic string, msgs ...*bus.Message) error {
+	leave, err := p.state.Enter()
+	if err != nil {
+		return fmt.Errorf("kafka: publish: %w", err)
+	}
+	defer leave()
+	// A Shutdown whose deadline ran out cuts waiting publishes short.
+	ctx, cancel := context.WithCancel(ctx)
+	defer context.AfterFunc(p.state.HandlerContext(), cancel)()
+	defer cancel()
+	return p.publish(ctx, topic, msgs)
+}
+
+func (p *Publisher) publish(ctx context.Context, topic string, msgs []*bus.Message) error {
+	if err := bus.PreparePublish(topic, msgs, p.c.cfg.MaxMessageBytes); err != nil {
+		return fmt.Errorf("kafka: publish to %q: %w", topic, err)
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	if err := p.ensureTopic(ctx, topic); err != nil {
+		return err
+	}
+	kms := make([]kafkago.Message, len(msgs))
+	for i, m := range msgs {
+		kms[i] = encode(topic, m)
+		if n := recordSize(&kms[i]); n > p.c.cfg.MaxMessageBytes {
+			return fmt.Errorf("kafka: publish to %q: %w: message %d is %d bytes with headers, over max_message_bytes %d",
+				topic, bus.ErrTooLarge, i, n, p.c.cfg.MaxMessageBytes)
+		}
+	}
+	if err := p.w.WriteMessages(ctx, kms...); err != nil {
+		var werrs kafkago.WriteErrors
+		if errors.As(err, &werrs) {
+			for _, e := range werrs {
+				if e != nil {
+					return wrapErr(fmt.Sprintf("publish to %q (%d of %d messages failed)", topic, werrs.Count(), len(msgs)), e)
+				}
+			}
+		}
+		return wrapErr(fmt.Sprintf("publish to %q", topic), err)
+	}
+	return nil
+}
+
+// ensureTopic checks once per topic that it exists (creating it when
+// create_topics is on) and that the writer's metadata cache knows it.
+func (p *Publisher) ensureTopic(ctx context.Context, topic string) error {
+	if _, ok := p.known.Load(topic); ok {
+		return nil
+	}
+	if _, err := p.c.ensureTopic(ctx, p.t, topic); err != nil {
+		return err
+	}
+	// The topic exists now; asking for it with auto-creation set is how the
+	// writer's transport is made to refresh its cached metadata (it serves
+	// plain metadata requests from the cache). Nothing is created.
+	if _, err := p.t.RoundTrip(ctx, p.c.addr(), &metadataapi.Request{TopicNames: []string{topic}, AllowAutoTopicCreation: true}); err != nil {
+		return wrapErr(fmt.Sprintf("read metadata of %q", topic), err)
+	}
+	p.known.Store(topic, struct{}{})
+	return nil
+}
+
+// encode maps m onto a Kafka record in CloudEvents binary content mode.
+func encode(topic string, m *bus.Message) kafkago.Message {
+	km := kafkago.Message{Topic: topic, Value: m.Body, Time: m.Time}
+	if m.Key != "" {
+		km.Key = []byte(m.Key)
+	}
+	km.Headers = make([]kafkago.Header, 0, 8+len(m.Metadata))
+	ce.EncodeBinary(m, ce.KafkaPrefix, func(k, v string) {
+		km.Headers = append(km.Headers, kafkago.Header{Key: k, Value: []byte(v)})
+	})
+	if m.ContentType != "" {
+		km.Headers = append(km.Headers, kafkago.Header{Key: ce.ContentTypeHeader, Value: []byte(m.ContentType)})
+	}
+	return km
+}
+
+// recordSize is the size of a record as the broker counts it against
+// message.max.bytes, near enough: key, value, headers and framing.
+func recordSize(km *kafkago.Message) int {
+	n := 21 + len(km.Key) + len(km.Value) // attributes, deltas, lengths
+	for _, h := range km.Headers {
+		n += 10 + len(h.Key) + len(h.Value)
+	}
+	return n + 61 // the record batch header
+}
+
+// Capabilities reports what the Kafka adapter guarantees.
+func (p *Publisher) Capabilities() bus.Capabilities { return capabilities }
+
+var capabilities = bus.Capabilities{
+	Groups:          true,
+	Broadcast:       true,
+	DurableGroups:   true,
+	SurvivesRestart: true,
+	OrderedByKey:    true,
+	AtLeastOnce:     true,
+}
+
+// As sets target to the publisher's *kafkago.Writer or *kafkago.Transport.
+func (p *Publisher) As(target any) bool {
+	return bus.AsValue(p.w, target) || bus.AsValue(p.t, target)
+}
+
+// Close waits for running Publish calls, flushes the writer and closes its
+// connections. It is idempotent.
+func (p *Publisher) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), bus.DefaultCloseTimeout)
+	defer cancel()
+	return p.Shutdown(ctx)
+}
+
+// Shutdown is Close bounded by ctx: running Publish calls that are still
+// waiting when ctx ends see their context's error from the writer.
+func (p *Publisher) Shutdown(ctx context.Context) error {
+	return p.state.Shutdown(ctx, p.release)
+}
+
+func (p *Publisher) release() error {
+	done := make(chan error, 1)
+	go func() { done <- p.w.Close() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(p.c.cfg.WriteTimeout):
+		err = errors.New("writer close timed out")
+	}
+	p.t.CloseIdleConnections()
+	if err != nil {
+		return wrapErr("close writer", err)
+	}
+	return nil
+}

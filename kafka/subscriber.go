@@ -1,0 +1,470 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/busline/bus"
+	"github.com/busline/bus/internal/ce"
+	"github.com/busline/bus/internal/dispatch"
+	"github.com/busline/bus/internal/lifecycle"
+	"github.com/busline/bus/internal/pipeline"
+)
+
+// Subscriber consumes Kafka topics, as a member of a consumer group or as
+// a broadcast reader of every partition. It is safe for concurrent use;
+// every Subscribe call is a subscription of its own (its own group member,
+// readers and worker pool).
+type Subscriber struct {
+	c     *conn
+	state *lifecycle.State
+	dlq   *Publisher // publishes dead letters
+}
+
+var (
+	_ bus.Subscriber         = (*Subscriber)(nil)
+	_ bus.Shutdowner         = (*Subscriber)(nil)
+	_ bus.CapabilityReporter = (*Subscriber)(nil)
+	_ bus.Aser               = (*Subscriber)(nil)
+)
+
+// NewSubscriber connects to the cluster cfg names and returns a
+// Subscriber. It fails when the brokers cannot be reached
+// (bus.ErrUnreachable) or reject the credentials (bus.ErrPermission)
+// before ctx ends.
+func NewSubscriber(ctx context.Context, cfg Config) (*Subscriber, error) {
+	c, err := newConn(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.ping(ctx); err != nil {
+		return nil, err
+	}
+	return &Subscriber{c: c, state: lifecycle.New(), dlq: newPublisher(c)}, nil
+}
+
+// Subscribe runs h for the messages of topic until ctx ends or the
+// Subscriber is closed; see bus.Subscriber and the package doc's Delivery
+// Semantics. The topic and its dead letter topic must exist (or
+// create_topics be on): otherwise Subscribe fails at once with an error
+// wrapping bus.ErrNotFound.
+//
+// With bus.Group it joins that consumer group and calls OnReady once it
+// holds its first assignment. Without it, it reads every partition from
+// the end, joining no group, and calls OnReady once its start offsets are
+// fixed.
+func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler, opts ...bus.SubscribeOption) error {
+	leave, err := s.state.Enter()
+	if err != nil {
+		return fmt.Errorf("kafka: subscribe: %w", err)
+	}
+	defer leave()
+	sc, err := bus.NewSubscribeConfig(topic, h, opts...)
+	if err != nil {
+		return fmt.Errorf("kafka: subscribe: %w", err)
+	}
+	if sc.Logger == bus.DiscardLogger {
+		sc.Logger = s.c.cfg.Logger
+	}
+	wctx, cancel := s.state.WorkContext(ctx)
+	defer cancel()
+	parts, err := s.c.ensureTopic(wctx, s.dlq.t, topic)
+	if err != nil {
+		return fmt.Errorf("kafka: subscribe to %q: %w", topic, err)
+	}
+	if _, err := s.c.ensureTopic(wctx, s.dlq.t, sc.DeadLetter); err != nil {
+		return fmt.Errorf("kafka: subscribe to %q: dead letter topic: %w", topic, err)
+	}
+	sub := &subscription{
+		s:     s,
+		topic: topic,
+		cfg:   sc,
+		h:     h,
+		log:   sc.Logger.With("topic", topic, "group", sc.Group),
+		pool:  dispatch.New(sc.Concurrency),
+	}
+	defer sub.pool.Close()
+	if sc.Group == "" {
+		return sub.broadcast(wctx, parts)
+	}
+	return sub.group(wctx)
+}
+
+// subscription is one Subscribe call.
+type subscription struct {
+	s     *Subscriber
+	topic string
+	cfg   bus.SubscribeConfig
+	h     bus.Handler
+	log   *slog.Logger
+
+	submitMu sync.Mutex // dispatch.Pool takes one submitter at a time
+	pool     *dispatch.Pool
+	readyOne sync.Once
+}
+
+func (sub *subscription) ready() {
+	sub.readyOne.Do(func() {
+		if sub.cfg.Ready != nil {
+			sub.cfg.Ready()
+		}
+	})
+}
+
+// broadcast reads every partition from its current end, without a group.
+func (sub *subscription) broadcast(ctx context.Context, parts []int) error {
+	offs, err := sub.s.c.lastOffsets(ctx, sub.topic, parts)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("kafka: subscribe to %q: %w", sub.topic, err)
+	}
+	var wg sync.WaitGroup
+	for _, p := range parts {
+		pt := newPartition(p, offs[p], false)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sub.consume(ctx, pt, nil)
+		}()
+	}
+	sub.ready()
+	wg.Wait()
+	return nil
+}
+
+// group runs the subscription as a consumer group member: one generation
+// after another until ctx ends, then leaves the group.
+func (sub *subscription) group(ctx context.Context) error {
+	c := sub.s.c
+	start := kafkago.FirstOffset
+	if sub.cfg.Start == bus.StartLatest {
+		start = kafkago.LastOffset
+	}
+	cg, err := kafkago.NewConsumerGroup(kafkago.ConsumerGroupConfig{
+		ID:                     sub.cfg.Group,
+		Brokers:                c.cfg.Brokers,
+		Dialer:                 c.dialer(),
+		Topics:                 []string{sub.topic},
+		HeartbeatInterval:      c.cfg.HeartbeatInterval,
+		SessionTimeout:         c.cfg.SessionTimeout,
+		RebalanceTimeout:       c.cfg.RebalanceTimeout,
+		JoinGroupBackoff:       time.Second,
+		WatchPartitionChanges:  true,
+		PartitionWatchInterval: 5 * time.Second,
+		StartOffset:            start,
+		Timeout:                c.cfg.DialTimeout,
+		Logger:                 kafkaLogger(sub.log, slog.LevelDebug),
+		ErrorLogger:            kafkaLogger(sub.log, slog.LevelDebug),
+	})
+	if err != nil {
+		return fmt.Errorf("kafka: subscribe to %q: %w: group: %w", sub.topic, bus.ErrInvalid, err)
+	}
+	defer func() {
+		// Close ends the running generation (its partitions drain and
+		// commit) and then leaves the group.
+		if err := cg.Close(); err != nil {
+			sub.log.Warn("kafka: leaving the group failed", "error", err)
+		}
+	}()
+	ready := false
+	for {
+		gen, err := cg.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, kafkago.ErrGroupClosed) {
+				return nil
+			}
+			if s := sentinel(err); !ready && (errors.Is(s, bus.ErrPermission) || errors.Is(s, bus.ErrInvalid)) {
+				return wrapErr(fmt.Sprintf("subscribe to %q: join group %q", sub.topic, sub.cfg.Group), err)
+			}
+			sub.log.Warn("kafka: joining the group failed; retrying", "error", err)
+			continue
+		}
+		sub.log.Debug("kafka: joined group", "generation", gen.ID, "member", gen.MemberID, "assignments", gen.Assignments[sub.topic])
+		if err := sub.runGeneration(ctx, gen); err != nil {
+			sub.log.Warn("kafka: generation setup failed", "generation", gen.ID, "error", err)
+			continue
+		}
+		ready = true
+		sub.ready()
+	}
+}
+
+// runGeneration starts the partition consumers and the committer of one
+// generation. They run until the generation ends; kafka-go waits for them
+// before joining the next one, so a partition's last commit of this
+// generation happens before any other member can read it.
+func (sub *subscription) runGeneration(ctx context.Context, gen *kafkago.Generation) error {
+	assigned := gen.Assignments[sub.topic]
+	var latest []int
+	for _, pa := range assigned {
+		if pa.Offset == kafkago.LastOffset {
+			latest = append(latest, pa.ID)
+		}
+	}
+	resolved := map[int]int64{}
+	if len(latest) > 0 {
+		// A new group starting at the end: fix the end now and commit it,
+		// so that messages published after OnReady are read even if this
+		// member dies before it handles any.
+		offs, err := sub.s.c.lastOffsets(ctx, sub.topic, latest)
+		if err != nil {
+			gen.Start(func(context.Context) {}) // end the generation; rejoin
+			return err
+		}
+		resolved = offs
+		if err := gen.CommitOffsets(map[string]map[int]int64{sub.topic: offs}); err != nil {
+			sub.log.Warn("kafka: committing the start offsets failed", "error", err)
+		}
+	}
+	cm := &committer{sub: sub, gen: gen, kick: make(chan struct{}, 1)}
+	var wg sync.WaitGroup
+	for _, pa := range assigned {
+		off := pa.Offset
+		if r, ok := resolved[pa.ID]; ok {
+			off = r
+		}
+		pt := newPartition(pa.ID, off, off >= 0)
+		cm.parts = append(cm.parts, pt)
+		wg.Add(1)
+		gen.Start(func(gctx context.Context) {
+			defer wg.Done()
+			sub.consume(mergeDone(gctx, ctx), pt, cm.signal)
+		})
+	}
+	gen.Start(func(gctx context.Context) { cm.run(mergeDone(gctx, ctx), &wg) })
+	return nil
+}
+
+// mergeDone returns a context that ends when a or b ends; the value and
+// the cleanup are a's (the generation context lives as long as its
+// goroutine).
+func mergeDone(a, b context.Context) context.Context {
+	ctx, cancel := context.WithCancel(a)
+	context.AfterFunc(b, cancel)
+	return ctx
+}
+
+// committer commits a generation's finished offsets: soon after handlers
+// finish (at most CommitInterval apart), and a last time once every
+// partition consumer of the generation has drained.
+type committer struct {
+	sub   *subscription
+	gen   *kafkago.Generation
+	parts []*partition
+	kick  chan struct{}
+}
+
+func (cm *committer) signal() {
+	select {
+	case cm.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (cm *committer) run(ctx context.Context, consumers *sync.WaitGroup) {
+	interval := cm.sub.s.c.cfg.CommitInterval
+	for {
+		select {
+		case <-ctx.Done():
+			consumers.Wait()
+			cm.commit()
+			return
+		case <-cm.kick:
+		}
+		cm.commit()
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+func (cm *committer) commit() {
+	offs := map[int]int64{}
+	for _, pt := range cm.parts {
+		if pos, ok := pt.toCommit(); ok {
+			offs[pt.id] = pos
+		}
+	}
+	if len(offs) == 0 {
+		return
+	}
+	if err := cm.gen.CommitOffsets(map[string]map[int]int64{cm.sub.topic: offs}); err != nil {
+		// Left uncommitted: the messages are handled again by whoever
+		// reads the partition next (at-least-once).
+		cm.sub.log.Warn("kafka: commit failed", "generation", cm.gen.ID, "offsets", offs, "error", err)
+		return
+	}
+	for _, pt := range cm.parts {
+		if pos, ok := offs[pt.id]; ok {
+			pt.committed(pos)
+		}
+	}
+}
+
+// consume reads one partition until ctx ends. When a message is abandoned
+// (its dead letter publish failed), it drains and reads again from the
+// first unfinished offset, so that nothing is skipped.
+func (sub *subscription) consume(ctx context.Context, pt *partition, signal func()) {
+	from := pt.start
+	for attempt := 0; ; attempt++ {
+		sub.session(ctx, pt, from, signal)
+		pt.inflight.Wait()
+		if ctx.Err() != nil {
+			return
+		}
+		from = pt.restart()
+		sub.log.Warn("kafka: partition stalled on an unsettled message; reading it again", "partition", pt.id, "offset", from)
+		t := time.NewTimer(min(time.Duration(attempt+1)*time.Second, 30*time.Second))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// session reads pt from offset from and hands its messages to the pool
+// until ctx ends or a message is abandoned.
+func (sub *subscription) session(ctx context.Context, pt *partition, from int64, signal func()) {
+	c := sub.s.c
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := kafkago.NewReader(kafkago.ReaderConfig{
+		Brokers:        c.cfg.Brokers,
+		Topic:          sub.topic,
+		Partition:      pt.id,
+		Dialer:         c.dialer(),
+		MinBytes:       1,
+		MaxBytes:       c.cfg.FetchMaxBytes,
+		MaxWait:        c.cfg.MaxWait,
+		ReadBackoffMin: 50 * time.Millisecond,
+		ReadBackoffMax: time.Second,
+		Logger:         kafkaLogger(sub.log, slog.LevelDebug),
+		ErrorLogger:    kafkaLogger(sub.log, slog.LevelDebug),
+	})
+	defer r.Close()
+	if err := r.SetOffset(from); err != nil {
+		sub.log.Error("kafka: cannot set the read offset", "partition", pt.id, "offset", from, "error", err)
+		return
+	}
+	runner := &pipeline.Runner{
+		Topic:      sub.topic,
+		Config:     sub.cfg,
+		Handler:    sub.h,
+		DeadLetter: sub.s.deadLetter,
+		Stop:       sctx.Done(),
+		Ctx:        sub.s.state.HandlerContext(),
+	}
+	for {
+		km, err := r.FetchMessage(sctx)
+		if err != nil {
+			if sctx.Err() != nil {
+				return
+			}
+			sub.log.Warn("kafka: fetch failed", "partition", pt.id, "error", err)
+			t := time.NewTimer(100 * time.Millisecond)
+			select {
+			case <-sctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
+		m, derr := decode(sub.topic, km)
+		e := pt.add(km.Offset)
+		pt.inflight.Add(1)
+		job := func() {
+			defer pt.inflight.Done()
+			var out pipeline.Outcome
+			if derr != nil {
+				out = runner.Poison(m, derr)
+			} else {
+				out = runner.Handle(m)
+			}
+			if out == pipeline.Ack {
+				pt.finish(e)
+				if signal != nil {
+					signal()
+				}
+				return
+			}
+			cancel() // leave the partition stuck here; consume reads it again
+		}
+		sub.submitMu.Lock()
+		sub.pool.Submit(string(km.Key), job)
+		sub.submitMu.Unlock()
+	}
+}
+
+// decode builds the bus message of a record: CloudEvents binary headers
+// when it has them, the plain record otherwise.
+func decode(topic string, km kafkago.Message) (*bus.Message, error) {
+	m := &bus.Message{Body: km.Value, Delivery: bus.Delivery{Topic: topic, Native: km}}
+	d := ce.NewBinaryDecoder(ce.KafkaPrefix, m)
+	for _, h := range km.Headers {
+		d.Header(h.Key, string(h.Value))
+	}
+	err := d.Finish()
+	if km.Key != nil {
+		m.Key = string(km.Key)
+	}
+	if m.Time.IsZero() {
+		m.Time = km.Time
+	}
+	if err != nil {
+		return m, fmt.Errorf("kafka: %s partition %d offset %d: %w", topic, km.Partition, km.Offset, err)
+	}
+	return m, nil
+}
+
+func (s *Subscriber) deadLetter(ctx context.Context, topic string, m *bus.Message) error {
+	return s.dlq.publish(ctx, topic, []*bus.Message{m})
+}
+
+// Capabilities reports what the Kafka adapter guarantees.
+func (s *Subscriber) Capabilities() bus.Capabilities { return capabilities }
+
+// As sets target to the subscriber's *kafkago.Dialer (a copy; changing it
+// has no effect) or to the *kafkago.Writer that publishes dead letters.
+func (s *Subscriber) As(target any) bool {
+	return bus.AsValue(s.c.dialer(), target) || bus.AsValue(s.dlq.w, target)
+}
+
+// Close stops every subscription: no new messages are read, running
+// handlers finish (up to bus.DefaultCloseTimeout), their offsets are
+// committed and each subscription leaves its group. It is idempotent.
+func (s *Subscriber) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), bus.DefaultCloseTimeout)
+	defer cancel()
+	return s.Shutdown(ctx)
+}
+
+// Shutdown is Close bounded by ctx: when ctx ends, the contexts of
+// handlers still running are cancelled and their messages are left
+// uncommitted, for another member to handle again.
+func (s *Subscriber) Shutdown(ctx context.Context) error {
+	return s.state.Shutdown(ctx, s.dlq.release)
+}
+
+// kafkaLogger adapts a slog logger to kafka-go's printf logger, formatting
+// only when the level is enabled.
+func kafkaLogger(l *slog.Logger, level slog.Level) kafkago.Logger {
+	return kafkago.LoggerFunc(func(format string, args ...any) {
+		if l.Enabled(context.Background(), level) {
+			l.Log(context.Background(), level, "kafka-go: "+fmt.Sprintf(format, args...))
+		}
+	})
+}
