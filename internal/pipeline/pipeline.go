@@ -119,6 +119,10 @@ func (r *Runner) deadLetter(m *bus.Message, cause error, attempts int) Outcome {
 	return Ack
 }
 
+// maxErrorBytes caps the error text a dead letter carries, so that a huge
+// error cannot push its metadata over bus.MaxMetadataBytes.
+const maxErrorBytes = 4 << 10
+
 // DeadLetterMessage returns a copy of m for the dead letter topic, its
 // metadata extended with the error, the attempt count, the original topic
 // and group, and the time.
@@ -134,6 +138,9 @@ func DeadLetterMessage(m *bus.Message, cause error, attempts int, topic, group s
 		if errors.As(cause, &pe) {
 			msg = fmt.Sprintf("panic: %v", pe.Value)
 		}
+	}
+	if len(msg) > maxErrorBytes {
+		msg = msg[:maxErrorBytes] + "..."
 	}
 	dl.Metadata[bus.MetaDeadLetterError] = msg
 	dl.Metadata[bus.MetaDeadLetterAttempts] = strconv.Itoa(attempts)
