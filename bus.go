@@ -210,25 +210,25 @@ func NewSubscribeConfig(topic string, h Handler, opts ...SubscribeOption) (Subsc
 		return cfg, err
 	}
 	if h == nil {
-		return cfg, fmt.Errorf("bus: %w: nil handler", ErrInvalid)
+		return cfg, fmt.Errorf("%w: nil handler", ErrInvalid)
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if cfg.Concurrency < 1 {
-		return cfg, fmt.Errorf("bus: %w: concurrency must be >= 1, got %d", ErrInvalid, cfg.Concurrency)
+		return cfg, fmt.Errorf("%w: concurrency must be >= 1, got %d", ErrInvalid, cfg.Concurrency)
 	}
 	if err := cfg.Retry.Validate(); err != nil {
 		return cfg, err
 	}
 	if cfg.Start != StartEarliest && cfg.Start != StartLatest {
-		return cfg, fmt.Errorf("bus: %w: unknown start position %d", ErrInvalid, cfg.Start)
+		return cfg, fmt.Errorf("%w: unknown start position %d", ErrInvalid, cfg.Start)
 	}
 	if cfg.DeadLetter == "" {
 		cfg.DeadLetter = topic + DeadLetterSuffix
 	}
 	if cfg.DeadLetter == topic {
-		return cfg, fmt.Errorf("bus: %w: dead letter topic is the topic itself", ErrInvalid)
+		return cfg, fmt.Errorf("%w: dead letter topic is the topic itself", ErrInvalid)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = DiscardLogger

@@ -116,24 +116,24 @@ func AsValue(v, target any) bool { return as(v, target) }
 // It does not check Body size; each adapter knows its broker's limit.
 func (m *Message) Validate() error {
 	if m == nil {
-		return fmt.Errorf("bus: %w: nil message", ErrInvalid)
+		return fmt.Errorf("%w: nil message", ErrInvalid)
 	}
 	total := 0
 	for k, v := range m.Metadata {
 		switch {
 		case k == "":
-			return fmt.Errorf("bus: %w: empty metadata key", ErrInvalid)
+			return fmt.Errorf("%w: empty metadata key", ErrInvalid)
 		case len(k) > MaxMetadataKeyBytes:
-			return fmt.Errorf("bus: %w: metadata key %.32q... is %d bytes, over %d", ErrInvalid, k, len(k), MaxMetadataKeyBytes)
+			return fmt.Errorf("%w: metadata key %.32q... is %d bytes, over %d", ErrInvalid, k, len(k), MaxMetadataKeyBytes)
 		case !utf8.ValidString(k) || !utf8.ValidString(v):
-			return fmt.Errorf("bus: %w: metadata %q is not valid UTF-8", ErrInvalid, k)
+			return fmt.Errorf("%w: metadata %q is not valid UTF-8", ErrInvalid, k)
 		case IsReservedKey(k):
-			return fmt.Errorf("bus: %w: metadata key %q uses a reserved prefix", ErrInvalid, k)
+			return fmt.Errorf("%w: metadata key %q uses a reserved prefix", ErrInvalid, k)
 		}
 		total += len(k) + len(v)
 	}
 	if total > MaxMetadataBytes {
-		return fmt.Errorf("bus: %w: metadata is %d bytes, over %d", ErrTooLarge, total, MaxMetadataBytes)
+		return fmt.Errorf("%w: metadata is %d bytes, over %d", ErrTooLarge, total, MaxMetadataBytes)
 	}
 	return nil
 }
@@ -175,7 +175,7 @@ func PreparePublish(topic string, msgs []*Message, maxBody int) error {
 			return fmt.Errorf("message %d: %w", i, err)
 		}
 		if maxBody > 0 && len(m.Body) > maxBody {
-			return fmt.Errorf("bus: %w: message %d body is %d bytes, over the limit of %d", ErrTooLarge, i, len(m.Body), maxBody)
+			return fmt.Errorf("%w: message %d body is %d bytes, over the limit of %d", ErrTooLarge, i, len(m.Body), maxBody)
 		}
 		m.prepare(now)
 	}
@@ -185,10 +185,10 @@ func PreparePublish(topic string, msgs []*Message, maxBody int) error {
 // ValidateTopic reports an empty or non-UTF-8 topic name.
 func ValidateTopic(topic string) error {
 	if topic == "" {
-		return fmt.Errorf("bus: %w: empty topic", ErrInvalid)
+		return fmt.Errorf("%w: empty topic", ErrInvalid)
 	}
 	if !utf8.ValidString(topic) {
-		return fmt.Errorf("bus: %w: topic is not valid UTF-8", ErrInvalid)
+		return fmt.Errorf("%w: topic is not valid UTF-8", ErrInvalid)
 	}
 	return nil
 }

@@ -48,11 +48,11 @@ func RetryForever(backoff, max time.Duration) RetryPolicy {
 func (p RetryPolicy) Validate() error {
 	switch {
 	case p.MaxAttempts == 0 || p.MaxAttempts < Unlimited:
-		return fmt.Errorf("bus: %w: retry MaxAttempts must be >= 1 or Unlimited, got %d", ErrInvalid, p.MaxAttempts)
+		return fmt.Errorf("%w: retry MaxAttempts must be >= 1 or Unlimited, got %d", ErrInvalid, p.MaxAttempts)
 	case p.MinBackoff < 0 || p.MaxBackoff < 0:
-		return fmt.Errorf("bus: %w: retry backoff must not be negative", ErrInvalid)
+		return fmt.Errorf("%w: retry backoff must not be negative", ErrInvalid)
 	case p.Jitter < 0 || p.Jitter > 1:
-		return fmt.Errorf("bus: %w: retry jitter must be within [0, 1], got %v", ErrInvalid, p.Jitter)
+		return fmt.Errorf("%w: retry jitter must be within [0, 1], got %v", ErrInvalid, p.Jitter)
 	}
 	return nil
 }

@@ -51,16 +51,17 @@ func Schemes() []string {
 func opener(rawURL string) (Opener, *url.URL, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("bus: %w: cannot parse URL %q", ErrInvalid, RedactURL(rawURL))
+		return nil, nil, fmt.Errorf("%w: cannot parse URL %q (want scheme://host/..., registered schemes: %s)",
+			ErrInvalid, RedactURL(rawURL), strings.Join(Schemes(), ", "))
 	}
 	if u.Scheme == "" {
-		return nil, nil, fmt.Errorf("bus: %w: URL %q has no scheme (want one of %s)", ErrInvalid, RedactURL(rawURL), strings.Join(Schemes(), ", "))
+		return nil, nil, fmt.Errorf("%w: URL %q has no scheme (want one of %s)", ErrInvalid, RedactURL(rawURL), strings.Join(Schemes(), ", "))
 	}
 	registry.RLock()
 	o, ok := registry.m[u.Scheme]
 	registry.RUnlock()
 	if !ok {
-		return nil, nil, fmt.Errorf("bus: %w: unknown URL scheme %q (registered: %s; forgotten import of the adapter package?)",
+		return nil, nil, fmt.Errorf("%w: unknown URL scheme %q (registered: %s; forgotten import of the adapter package?)",
 			ErrInvalid, u.Scheme, strings.Join(Schemes(), ", "))
 	}
 	return o, u, nil
@@ -104,15 +105,21 @@ func URLFromEnv() string {
 
 // RedactURL returns rawURL with any password replaced by "xxxxx", for use in
 // errors and logs; query parameters whose names contain "password" or
-// "secret" are masked too. Text that does not parse as a URL is redacted wholesale
-// after its scheme, since it might hold a password.
+// "secret" are masked too. In text that does not parse as a URL, whatever
+// stands before an '@' is masked, since it might hold a password.
 func RedactURL(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		if i := strings.Index(rawURL, "://"); i >= 0 {
-			return rawURL[:i] + "://<unparsable>"
+		// Only user info can hold a password: hide everything before the
+		// last '@' of the authority, keep the rest to help the reader.
+		if at := strings.LastIndex(rawURL, "@"); at >= 0 {
+			start := 0
+			if i := strings.Index(rawURL, "://"); i >= 0 && i < at {
+				start = i + 3
+			}
+			return rawURL[:start] + "xxxxx" + rawURL[at:]
 		}
-		return "<unparsable>"
+		return rawURL
 	}
 	if q := u.Query(); len(q) > 0 {
 		changed := false

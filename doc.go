@@ -1,0 +1,73 @@
+// Package bus is busline's event bus API: one small Publisher/Subscriber
+// pair over RabbitMQ (package amqp), Kafka (package kafka), Redis pub/sub
+// (package redispubsub) and an in-process broker (package mem). A service
+// picks its broker with a URL in its config; its code does not change.
+//
+//	pub, err := bus.OpenPublisher(ctx, bus.URLFromEnv())
+//	...
+//	err = pub.Publish(ctx, "orders", &bus.Message{Type: "order.created", Body: body})
+//
+//	sub, err := bus.OpenSubscriber(ctx, bus.URLFromEnv())
+//	...
+//	err = sub.Subscribe(ctx, "orders", func(ctx context.Context, m *bus.Message) error {
+//		return handle(m)
+//	}, bus.Group("billing"), bus.Concurrency(8))
+//
+// # URLs
+//
+// OpenPublisher and OpenSubscriber take a URL whose scheme selects the
+// adapter; each adapter registers its schemes when its package is imported
+// (import it for its side effect: import _ "github.com/busline/bus/amqp").
+// An unknown scheme is an error that lists the registered ones. Adapter
+// settings are query parameters that map one to one onto the fields of the
+// adapter's Config; an unknown parameter is an error, never ignored.
+// Passwords are redacted from every error and log line (RedactURL).
+//
+//	mem://                                  in-process broker (the default)
+//	amqp://guest:guest@127.0.0.1:5672/      RabbitMQ
+//	kafka://127.0.0.1:9092/                 Kafka
+//	redis://127.0.0.1:6379/0                Redis pub/sub
+//
+// URLFromEnv reads BUS_URL and falls back to mem://.
+//
+// # Delivery Semantics
+//
+// Publish returns nil only once the broker has taken every message. A
+// handler returning nil acknowledges its message. An error or a panic does
+// not lose it: the message is handed to the handler again with backoff
+// under the subscription's RetryPolicy (DefaultRetry: 5 attempts), and
+// after the last attempt it is published to the dead letter topic
+// (topic + ".dlq" unless DeadLetter says otherwise) with the error, the
+// attempt count and the original topic in its metadata, and then
+// acknowledged. Errors wrapped with Permanent skip the retries. A received
+// message that claims to be a busline envelope but is malformed goes to
+// the dead letter topic at once.
+//
+// Without Group, a subscription is a broadcast subscriber: it gets its own
+// copy of every message published after it is ready (OnReady), and nothing
+// is kept for it once it ends. With Group, subscriptions that share a group
+// name share the messages, each going to one member; a group keeps
+// messages while no member runs where the adapter reports DurableGroups.
+// Where a new group starts is StartEarliest unless StartFrom says
+// otherwise. Each adapter's Capabilities say which guarantees hold:
+//
+//	             groups  broadcast  durable groups  survives restart  ordered by key  delivery
+//	mem          yes     yes        yes (process)   no                yes             at-least-once in process
+//	amqp         yes     yes        yes             yes               see package     at-least-once
+//	kafka        yes     yes        yes             yes               yes             at-least-once
+//	redispubsub  no      yes        no              no                see package     at-most-once
+//
+// Close and Shutdown drain: they stop taking messages, wait for running
+// handlers (Close for at most DefaultCloseTimeout, Shutdown until its
+// context ends, then cancelling handler contexts), settle what finished,
+// and release the connection. Publish and Subscribe after Close return
+// ErrClosed; Close is idempotent.
+//
+// # As
+//
+// Message.As reaches the broker client's own value for a delivery, and
+// publishers and subscribers that implement Aser reach the client they
+// use; each adapter's package doc lists the types. Use them to read what
+// busline does not model, knowing that code using them is tied to one
+// broker.
+package bus

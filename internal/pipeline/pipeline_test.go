@@ -1,0 +1,88 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/busline/bus"
+)
+
+func runner(t *testing.T, h bus.Handler, dl DeadLetterFunc, opts ...bus.SubscribeOption) *Runner {
+	cfg, err := bus.NewSubscribeConfig("orders", h, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Runner{Topic: "orders", Config: cfg, Handler: h, DeadLetter: dl, Stop: make(chan struct{}), Ctx: context.Background()}
+}
+
+func TestRetriesThenDeadLetters(t *testing.T) {
+	var got *bus.Message
+	var gotTopic string
+	calls := 0
+	r := runner(t, func(ctx context.Context, m *bus.Message) error {
+		calls++
+		if m.Delivery.Attempt != calls {
+			t.Errorf("attempt %d on call %d", m.Delivery.Attempt, calls)
+		}
+		return errors.New(strings.Repeat("e", 10000))
+	}, func(ctx context.Context, topic string, m *bus.Message) error {
+		got, gotTopic = m, topic
+		return nil
+	}, bus.WithRetry(bus.RetryPolicy{MaxAttempts: 3}), bus.Group("billing"))
+	m := &bus.Message{ID: "1", Metadata: map[string]string{"a": "b"}}
+	if out := r.Handle(m); out != Ack {
+		t.Fatalf("outcome %v", out)
+	}
+	if calls != 3 || gotTopic != "orders.dlq" || got.Metadata[bus.MetaDeadLetterAttempts] != "3" ||
+		got.Metadata[bus.MetaDeadLetterGroup] != "billing" || got.Metadata["a"] != "b" {
+		t.Fatalf("calls %d, dead letter %q %+v", calls, gotTopic, got)
+	}
+	if err := got.Validate(); err != nil {
+		t.Fatalf("dead letter does not validate: %v", err)
+	}
+	if _, ok := m.Metadata[bus.MetaDeadLetterError]; ok {
+		t.Fatal("dead-lettering changed the original message")
+	}
+}
+
+func TestPanicIsAnError(t *testing.T) {
+	var reason string
+	r := runner(t, func(ctx context.Context, m *bus.Message) error { panic("kaboom") },
+		func(ctx context.Context, topic string, m *bus.Message) error {
+			reason = m.Metadata[bus.MetaDeadLetterError]
+			return nil
+		}, bus.WithRetry(bus.NoRetry()))
+	if r.Handle(&bus.Message{}) != Ack || reason != "panic: kaboom" {
+		t.Fatalf("reason %q", reason)
+	}
+}
+
+func TestAbandon(t *testing.T) {
+	failing := func(ctx context.Context, m *bus.Message) error { return errors.New("no") }
+	// A failed dead letter publish leaves the message for redelivery.
+	r := runner(t, failing, func(context.Context, string, *bus.Message) error { return errors.New("broker down") },
+		bus.WithRetry(bus.NoRetry()))
+	if r.Handle(&bus.Message{}) != Abandon {
+		t.Fatal("want Abandon when the dead letter publish fails")
+	}
+	// Stopping during a backoff wait abandons too.
+	stop := make(chan struct{})
+	r = runner(t, failing, nil, bus.WithRetry(bus.RetryPolicy{MaxAttempts: 5, MinBackoff: time.Hour}))
+	r.Stop = stop
+	close(stop)
+	if r.Handle(&bus.Message{}) != Abandon {
+		t.Fatal("want Abandon on stop")
+	}
+}
+
+func TestPoison(t *testing.T) {
+	var got *bus.Message
+	r := runner(t, func(context.Context, *bus.Message) error { t.Fatal("handler called"); return nil },
+		func(ctx context.Context, topic string, m *bus.Message) error { got = m; return nil })
+	if r.Poison(&bus.Message{Body: []byte("x")}, bus.ErrMalformed) != Ack || got.Metadata[bus.MetaDeadLetterAttempts] != "0" {
+		t.Fatalf("%+v", got)
+	}
+}
