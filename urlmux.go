@@ -121,17 +121,25 @@ func RedactURL(rawURL string) string {
 		}
 		return rawURL
 	}
+	changed := false
+	if _, has := u.User.Password(); has {
+		changed = true
+	}
 	if q := u.Query(); len(q) > 0 {
-		changed := false
+		secretQuery := false
 		for k := range q {
 			if l := strings.ToLower(k); strings.Contains(l, "password") || strings.Contains(l, "secret") {
 				q.Set(k, "xxxxx")
-				changed = true
+				secretQuery = true
 			}
 		}
-		if changed {
+		if secretQuery {
 			u.RawQuery = q.Encode()
+			changed = true
 		}
+	}
+	if !changed {
+		return rawURL // nothing secret: keep the text as the user wrote it
 	}
 	return u.Redacted()
 }

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The whole busline test suite on a fresh machine. It makes sure RabbitMQ and
+# Redis answer on 127.0.0.1 (starting them, and installing them from Debian's
+# packages when missing, and saying what it did), then runs go vet and the
+# race-enabled tests. A broker that cannot be brought up is a failure.
+#
+# Tests that stop or restart a shared broker run in their own step, after
+# the packages that use that broker have finished.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '== %s\n' "$*"; }
+
+apt_install() {
+	if [ -z "${APT_UPDATED:-}" ]; then
+		log "apt-get update"
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq
+		APT_UPDATED=1
+	fi
+	log "installing $* from Debian's packages"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# wait_for NAME SECONDS COMMAND...: retry COMMAND once a second until it
+# succeeds or SECONDS pass.
+wait_for() {
+	local name=$1 secs=$2
+	shift 2
+	for _ in $(seq "$secs"); do
+		if "$@" >/dev/null 2>&1; then return 0; fi
+		sleep 1
+	done
+	echo "FAIL: $name did not answer within ${secs}s" >&2
+	return 1
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+ensure_redis() {
+	if command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
+		log "redis answers on 127.0.0.1:6379"
+		return
+	fi
+	command -v redis-server >/dev/null && command -v redis-cli >/dev/null || apt_install redis-server redis-tools
+	log "starting redis-server on 127.0.0.1:6379"
+	redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+	wait_for redis 30 sh -c 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'
+}
+
+ensure_rabbitmq() {
+	if port_open 5672 && rabbitmq-diagnostics -q check_running >/dev/null 2>&1; then
+		log "rabbitmq answers on 127.0.0.1:5672"
+		return
+	fi
+	command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
+	if ! rabbitmq-diagnostics -q ping >/dev/null 2>&1; then
+		log "starting rabbitmq-server"
+		rabbitmq-server -detached
+		wait_for "rabbitmq node" 120 rabbitmq-diagnostics -q ping
+	fi
+	# The node may be up with its application stopped (a restart test that
+	# was interrupted): start it.
+	rabbitmqctl -q start_app >/dev/null 2>&1 || true
+	wait_for "rabbitmq" 120 rabbitmqctl -q await_startup
+	wait_for "rabbitmq port 5672" 60 port_open 5672
+	log "rabbitmq answers on 127.0.0.1:5672"
+}
+
+ensure_redis
+ensure_rabbitmq
+
+log "go vet ./..."
+go vet ./...
+
+log "go test -race ./..."
+go test -race -count=1 -timeout 20m ./...
+
+if [ -f amqp/restart_test.go ]; then
+	log "go test -race -tags brokerrestart (restarts RabbitMQ; runs alone)"
+	go test -race -count=1 -timeout 10m -tags brokerrestart -run TestBrokerRestart ./amqp/
+fi
+log "all tests passed"
