@@ -21,7 +21,14 @@ const redisAddr = "127.0.0.1:6379"
 
 const waitLimit = 20 * time.Second
 
+// quietLog drops go-redis's own process-wide log lines (dial failures the
+// bad-input tests provoke on purpose).
+type quietLog struct{}
+
+func (quietLog) Printf(context.Context, string, ...any) {}
+
 func TestMain(m *testing.M) {
+	goredis.SetLogger(quietLog{})
 	code := m.Run()
 	stopCluster()
 	os.Exit(code)

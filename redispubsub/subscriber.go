@@ -169,7 +169,10 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 	}
 	runner := &pipeline.Runner{Topic: topic, Config: sc, Handler: counted, DeadLetter: s.deadLetter,
 		Stop: wctx.Done(), Ctx: s.life.HandlerContext()}
-	pool := dispatch.New(sc.Concurrency)
+	var pool *dispatch.Pool
+	if sc.Concurrency > 1 {
+		pool = dispatch.New(sc.Concurrency)
+	}
 	discarded := 0
 loop:
 	for {
@@ -192,14 +195,17 @@ loop:
 		s.stats.discarded.Add(uint64(n))
 		sc.Logger.Warn("redispubsub: subscription stopped; buffered messages discarded", "topic", topic, "count", n)
 	}
-	pool.Close()
+	if pool != nil {
+		pool.Close()
+	}
 	if err := sub.fatal; err != nil && wctx.Err() == nil {
 		return err
 	}
 	return nil
 }
 
-// dispatch decodes one received message and hands it to the pool.
+// dispatch decodes one received message and hands it to the pool, or runs
+// it at once when the pool is nil (Concurrency 1).
 func (s *Subscriber) dispatch(pool *dispatch.Pool, r *pipeline.Runner, rm *goredis.Message) {
 	raw := []byte(rm.Payload)
 	m := &bus.Message{}
@@ -212,7 +218,7 @@ func (s *Subscriber) dispatch(pool *dispatch.Pool, r *pipeline.Runner, rm *gored
 		m = &bus.Message{ID: uuid.NewString(), Body: raw}
 	}
 	m.Delivery = bus.Delivery{Topic: rm.Channel, Native: rm}
-	pool.Submit(m.Key, func() {
+	job := func() {
 		var out pipeline.Outcome
 		if bad != nil {
 			out = r.Poison(m, bad)
@@ -223,7 +229,12 @@ func (s *Subscriber) dispatch(pool *dispatch.Pool, r *pipeline.Runner, rm *gored
 			s.stats.abandoned.Add(1)
 			r.Config.Logger.Warn("redispubsub: message abandoned and lost (at-most-once)", "topic", r.Topic, "id", m.ID)
 		}
-	})
+	}
+	if pool == nil { // one at a time: run here, saving a goroutine hop
+		job()
+		return
+	}
+	pool.Submit(m.Key, job)
 }
 
 // deadLetter pushes a dead-lettered message onto the Redis list named
