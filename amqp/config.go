@@ -1,0 +1,245 @@
+package amqp
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"time"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/busline/bus"
+	"github.com/busline/bus/internal/urlparam"
+)
+
+// Scheme is the URL scheme of plain AMQP connections; SchemeTLS is the one
+// of TLS connections. Both are registered with bus.Register.
+const (
+	Scheme    = "amqp"
+	SchemeTLS = "amqps"
+)
+
+// Topology values for Config.Topology.
+const (
+	// TopologyExchange gives every topic a durable fanout exchange, every
+	// group a durable queue bound to it and every broadcast subscription a
+	// private exclusive queue. It supports groups and broadcast.
+	TopologyExchange = "exchange"
+	// TopologyWorkQueue is the classic work queue: a durable queue named
+	// after the topic on the default exchange. The queue is the topic's
+	// only group; there is no broadcast.
+	TopologyWorkQueue = "workqueue"
+)
+
+// Queue types for Config.QueueType.
+const (
+	QueueClassic = "classic"
+	QueueQuorum  = "quorum"
+)
+
+// DefaultMaxBodyBytes is RabbitMQ's default max_message_size (128 MiB).
+const DefaultMaxBodyBytes = 128 << 20
+
+// Config configures a Publisher or Subscriber. Every field but Logger maps
+// to the URL query parameter named in its doc; ParseURL fills it from a
+// URL and leaves the defaults of the fields the URL does not set.
+type Config struct {
+	// URL is the broker address with credentials and vhost, without the
+	// query parameters below: amqp://user:password@host:port/vhost.
+	URL string
+
+	// Topology is TopologyExchange or TopologyWorkQueue (topology=).
+	// Default: exchange.
+	Topology string
+	// QueueType is the type of the durable queues declared for groups and
+	// dead letters, QueueClassic or QueueQuorum (queue_type=). Broadcast
+	// queues are always classic, since they are exclusive.
+	// Default: classic.
+	QueueType string
+
+	// Heartbeat is the AMQP heartbeat interval (heartbeat=).
+	// Default: 10s.
+	Heartbeat time.Duration
+	// DialTimeout bounds the TCP connect, TLS and AMQP handshakes of one
+	// connection attempt (dial_timeout=). Default: 30s.
+	DialTimeout time.Duration
+	// ReconnectMin is the first wait before re-establishing a lost
+	// connection or channel; it doubles after each failure up to
+	// ReconnectMax (reconnect_min=). Default: 100ms.
+	ReconnectMin time.Duration
+	// ReconnectMax caps the reconnect wait (reconnect_max=). Default: 5s.
+	ReconnectMax time.Duration
+
+	// MaxInFlight caps the published messages awaiting a confirm on one
+	// publisher; Publish waits when it is reached (max_in_flight=).
+	// Default: 10000.
+	MaxInFlight int
+	// MaxBodyBytes is the largest body Publish accepts; larger ones fail
+	// with bus.ErrTooLarge (max_body_bytes=). Match the broker's
+	// max_message_size. Default: 134217728 (128 MiB).
+	MaxBodyBytes int
+	// ConnectionName is shown in the management UI (connection_name=).
+	// Default: busline.
+	ConnectionName string
+
+	// TLSCA is a PEM file of CA certificates to trust instead of the system
+	// pool, for amqps URLs (tls_ca=). Default: the system pool.
+	TLSCA string
+	// TLSCert is a PEM client certificate file for mutual TLS; it needs
+	// TLSKey (tls_cert=). Default: none.
+	TLSCert string
+	// TLSKey is the PEM private key file of TLSCert (tls_key=).
+	// Default: none.
+	TLSKey string
+	// TLSServerName overrides the host name checked against the server's
+	// certificate (tls_server_name=). Default: the URL's host.
+	TLSServerName string
+
+	// Logger receives connection and subscription logs. It has no URL
+	// parameter. Default: silent.
+	Logger *slog.Logger
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	if c.Topology == "" {
+		c.Topology = TopologyExchange
+	}
+	if c.QueueType == "" {
+		c.QueueType = QueueClassic
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = 10 * time.Second
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = 30 * time.Second
+	}
+	if c.ReconnectMin == 0 {
+		c.ReconnectMin = 100 * time.Millisecond
+	}
+	if c.ReconnectMax == 0 {
+		c.ReconnectMax = 5 * time.Second
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 10000
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.ConnectionName == "" {
+		c.ConnectionName = "busline"
+	}
+	if c.Logger == nil {
+		c.Logger = bus.DiscardLogger
+	}
+	return c
+}
+
+// validate checks a Config with defaults applied.
+func (c Config) validate() error {
+	if c.URL == "" {
+		return fmt.Errorf("amqp: %w: Config.URL is empty", bus.ErrInvalid)
+	}
+	if _, err := amqp091.ParseURI(c.URL); err != nil {
+		return fmt.Errorf("amqp: %w: URL %q: %w", bus.ErrInvalid, bus.RedactURL(c.URL), err)
+	}
+	switch c.Topology {
+	case TopologyExchange, TopologyWorkQueue:
+	default:
+		return fmt.Errorf("amqp: %w: unknown topology %q (want %s or %s)", bus.ErrInvalid, c.Topology, TopologyExchange, TopologyWorkQueue)
+	}
+	switch c.QueueType {
+	case QueueClassic, QueueQuorum:
+	default:
+		return fmt.Errorf("amqp: %w: unknown queue type %q (want %s or %s)", bus.ErrInvalid, c.QueueType, QueueClassic, QueueQuorum)
+	}
+	if c.MaxInFlight < 1 || c.MaxBodyBytes < 1 || c.Heartbeat < 0 || c.DialTimeout < 0 || c.ReconnectMin < 0 || c.ReconnectMax < c.ReconnectMin {
+		return fmt.Errorf("amqp: %w: max_in_flight and max_body_bytes must be positive, durations not negative, reconnect_max >= reconnect_min", bus.ErrInvalid)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("amqp: %w: tls_cert and tls_key go together", bus.ErrInvalid)
+	}
+	return nil
+}
+
+// ParseURL reads a Config from an amqp:// or amqps:// URL. The user, password,
+// host, port and vhost are passed to the broker; the query parameters set
+// the fields of Config whose docs name them. An unknown or malformed
+// parameter is an error wrapping bus.ErrInvalid.
+func ParseURL(rawURL string) (Config, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return Config{}, fmt.Errorf("amqp: %w: cannot parse URL %q", bus.ErrInvalid, bus.RedactURL(rawURL))
+	}
+	return parseURL(u)
+}
+
+func parseURL(u *url.URL) (Config, error) {
+	if u.Scheme != Scheme && u.Scheme != SchemeTLS {
+		return Config{}, fmt.Errorf("amqp: %w: URL scheme %q is not %s or %s", bus.ErrInvalid, u.Scheme, Scheme, SchemeTLS)
+	}
+	var c Config
+	p := urlparam.New("amqp", u.Query())
+	p.Enum("topology", &c.Topology, TopologyExchange, TopologyWorkQueue)
+	p.Enum("queue_type", &c.QueueType, QueueClassic, QueueQuorum)
+	p.Duration("heartbeat", &c.Heartbeat)
+	p.Duration("dial_timeout", &c.DialTimeout)
+	p.Duration("reconnect_min", &c.ReconnectMin)
+	p.Duration("reconnect_max", &c.ReconnectMax)
+	p.Int("max_in_flight", &c.MaxInFlight, 1)
+	p.Int("max_body_bytes", &c.MaxBodyBytes, 1)
+	p.String("connection_name", &c.ConnectionName)
+	p.File("tls_ca", &c.TLSCA)
+	p.File("tls_cert", &c.TLSCert)
+	p.File("tls_key", &c.TLSKey)
+	p.String("tls_server_name", &c.TLSServerName)
+	if err := p.Err(); err != nil {
+		return Config{}, err
+	}
+	if u.Scheme == Scheme && (c.TLSCA != "" || c.TLSCert != "" || c.TLSKey != "" || c.TLSServerName != "") {
+		return Config{}, fmt.Errorf("amqp: %w: tls_* parameters need an amqps:// URL", bus.ErrInvalid)
+	}
+	base := *u
+	base.RawQuery = ""
+	base.ForceQuery = false
+	c.URL = base.String()
+	return c, nil
+}
+
+// tlsConfig builds the TLS settings of an amqps connection, or returns nil
+// for amqp.
+func (c Config) tlsConfig() (*tls.Config, error) {
+	uri, err := amqp091.ParseURI(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("amqp: %w: URL %q: %w", bus.ErrInvalid, bus.RedactURL(c.URL), err)
+	}
+	if uri.Scheme != SchemeTLS {
+		return nil, nil
+	}
+	t := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: uri.Host}
+	if c.TLSServerName != "" {
+		t.ServerName = c.TLSServerName
+	}
+	if c.TLSCA != "" {
+		pem, err := os.ReadFile(c.TLSCA)
+		if err != nil {
+			return nil, fmt.Errorf("amqp: %w: tls_ca: %w", bus.ErrInvalid, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("amqp: %w: tls_ca %q holds no PEM certificate", bus.ErrInvalid, c.TLSCA)
+		}
+		t.RootCAs = pool
+	}
+	if c.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("amqp: %w: tls_cert/tls_key: %w", bus.ErrInvalid, err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
+}

@@ -1,0 +1,193 @@
+package amqp
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/busline/bus"
+)
+
+// conn supervises one AMQP connection: it dials on demand, hands the live
+// connection to the sessions that open channels on it and redials after
+// the connection is lost. Sessions notice the loss through their own
+// channel's close notification and come back for a new connection.
+type conn struct {
+	cfg  Config
+	tls  *tls.Config
+	log  *slog.Logger
+	name string // redacted URL, for errors and logs
+
+	mu     sync.Mutex
+	c      *amqp091.Connection
+	closed bool
+	dialed bool // a connection was established once
+}
+
+func newConn(cfg Config) (*conn, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	t, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	return &conn{cfg: cfg, tls: t, log: cfg.Logger, name: bus.RedactURL(cfg.URL)}, nil
+}
+
+// get returns the live connection, dialing once when there is none.
+func (c *conn) get() (*amqp091.Connection, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, bus.ErrClosed
+	}
+	if c.c != nil && !c.c.IsClosed() {
+		return c.c, nil
+	}
+	ac, err := amqp091.DialConfig(c.cfg.URL, amqp091.Config{
+		Heartbeat:       c.cfg.Heartbeat,
+		TLSClientConfig: c.tls,
+		Locale:          "en_US",
+		Dial:            amqp091.DefaultDial(c.cfg.DialTimeout),
+		Properties:      amqp091.Table{"connection_name": c.cfg.ConnectionName, "product": "busline"},
+	})
+	if err != nil {
+		return nil, c.dialError(err)
+	}
+	if c.dialed {
+		c.log.Info("amqp: reconnected", "url", c.name)
+	}
+	c.dialed = true
+	c.c = ac
+	return ac, nil
+}
+
+// channel opens a channel on the live connection.
+func (c *conn) channel() (*amqp091.Channel, error) {
+	ac, err := c.get()
+	if err != nil {
+		return nil, err
+	}
+	ch, err := ac.Channel()
+	if err != nil {
+		return nil, brokerError("open channel", err)
+	}
+	return ch, nil
+}
+
+// close closes the connection for good.
+func (c *conn) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	if c.c != nil && !c.c.IsClosed() {
+		if err := c.c.Close(); err != nil && !errors.Is(err, amqp091.ErrClosed) {
+			return fmt.Errorf("amqp: close connection: %w", err)
+		}
+	}
+	return nil
+}
+
+// isClosed reports whether close was called.
+func (c *conn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// dialError classifies a failed connection attempt.
+func (c *conn) dialError(err error) error {
+	var ae *amqp091.Error
+	if errors.As(err, &ae) {
+		switch {
+		case ae == amqp091.ErrVhost || ae.Code == amqp091.NotAllowed && strings.Contains(ae.Reason, "vhost"):
+			return fmt.Errorf("amqp: %w: vhost of %s does not exist or is not allowed for this user: %w", bus.ErrNotFound, c.name, err)
+		case ae.Code == amqp091.AccessRefused:
+			return fmt.Errorf("amqp: %w: broker %s refused the credentials: %w", bus.ErrPermission, c.name, err)
+		}
+		return fmt.Errorf("amqp: connect to %s: %w", c.name, err)
+	}
+	var te *tls.CertificateVerificationError
+	var re tls.RecordHeaderError
+	if errors.As(err, &te) || errors.As(err, &re) {
+		return fmt.Errorf("amqp: %w: TLS handshake with %s failed: %w", bus.ErrUnreachable, c.name, err)
+	}
+	var ne net.Error
+	var oe *net.OpError
+	if errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("amqp: %w: cannot reach %s: %w", bus.ErrUnreachable, c.name, err)
+	}
+	return fmt.Errorf("amqp: %w: connect to %s: %w", bus.ErrUnreachable, c.name, err)
+}
+
+// brokerError maps an error the broker returned for op onto the bus
+// sentinels, keeping the broker's error in the chain.
+func brokerError(op string, err error) error {
+	var ae *amqp091.Error
+	if !errors.As(err, &ae) {
+		return fmt.Errorf("amqp: %s: %w", op, err)
+	}
+	switch ae.Code {
+	case amqp091.AccessRefused:
+		return fmt.Errorf("amqp: %s: %w: %w", op, bus.ErrPermission, err)
+	case amqp091.NotFound:
+		return fmt.Errorf("amqp: %s: %w: %w", op, bus.ErrNotFound, err)
+	case amqp091.PreconditionFailed:
+		return fmt.Errorf("amqp: %s: %w: declared before with other settings: %w", op, bus.ErrInvalid, err)
+	case amqp091.ResourceLocked:
+		return fmt.Errorf("amqp: %s: %w: queue is exclusive to another connection: %w", op, bus.ErrPermission, err)
+	case amqp091.ContentTooLarge, amqp091.FrameError:
+		return fmt.Errorf("amqp: %s: %w: %w", op, bus.ErrTooLarge, err)
+	}
+	return fmt.Errorf("amqp: %s: %w", op, err)
+}
+
+// permanent reports errors that no reconnect can fix: the caller's
+// settings or rights are wrong.
+func permanent(err error) bool {
+	return errors.Is(err, bus.ErrPermission) || errors.Is(err, bus.ErrNotFound) ||
+		errors.Is(err, bus.ErrInvalid) || errors.Is(err, bus.ErrClosed)
+}
+
+// backoff is the reconnect wait schedule of one supervision loop.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur *= 2
+		if b.cur > b.max {
+			b.cur = b.max
+		}
+	}
+	return b.cur
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+// sleep waits d or until done is closed, and reports whether it waited out.
+func sleep(d time.Duration, done <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-done:
+		return false
+	}
+}

@@ -1,0 +1,106 @@
+// Package amqp is the busline adapter for RabbitMQ (AMQP 0-9-1), built on
+// github.com/rabbitmq/amqp091-go.
+//
+// Importing the package registers the schemes "amqp" and "amqps" with
+// bus.OpenPublisher and bus.OpenSubscriber. NewPublisher and NewSubscriber
+// take a Config directly.
+//
+// # URLs
+//
+//	amqp://user:password@host:5672/vhost?topology=workqueue&queue_type=quorum
+//	amqps://user:password@host:5671/vhost?tls_ca=/etc/ca.pem&tls_cert=/etc/c.pem&tls_key=/etc/c.key
+//
+// The user, password, host, port and vhost go to the broker as
+// amqp091-go reads them (an empty path is the vhost "/"; write %2F for it
+// explicitly). Query parameters set the fields of Config; each field's
+// doc names its parameter and default. An unknown parameter, a malformed
+// value or a TLS file that cannot be read is an error wrapping
+// bus.ErrInvalid. Passwords never appear in errors or logs.
+//
+// # Topologies
+//
+// topology=exchange (the default) gives every topic a durable fanout
+// exchange named after it. A subscription with bus.Group(g) reads the
+// durable queue "<topic>.<g>" bound to it (just "<topic>" when g is the
+// topic itself), shared by every member of the group. A subscription
+// without a group is a broadcast subscriber: it reads a private,
+// exclusive, auto-deleted queue that gets every message published after
+// OnReady and vanishes with the subscription. This is the default because
+// it is the only topology that offers both of busline's subscription
+// kinds, and because nothing piles up for nobody: a message is stored only
+// in the queues of groups that exist.
+//
+// topology=workqueue is the classic work queue: a durable queue named
+// after the topic on the default exchange, fed with persistent messages,
+// read with manual acks and a prefetch for fair dispatch. The queue is the
+// topic's only group, so Subscribe needs bus.Group(topic) (anything else is
+// an error; no group wraps bus.ErrUnsupported), and there is no broadcast.
+// Publish declares the queue, as a work-queue producer does, so messages
+// wait for the workers that have not started yet. Use it to exchange
+// messages with plain AMQP programs that use a durable queue of that name.
+//
+// queue_type=quorum declares group, work and dead letter queues as quorum
+// queues (replicated; they count deliveries). Broadcast queues stay
+// classic, since quorum queues cannot be exclusive. A queue keeps the type
+// it was first declared with: declaring it again with another type fails
+// with an error wrapping bus.ErrInvalid.
+//
+// Every Subscribe also declares its dead letter topic (default
+// "<topic>.dlq") as a durable destination: in exchange mode an exchange
+// with a durable queue of the same name, so the dead letters are kept until
+// read with bus.Group("<topic>.dlq").
+//
+// # Delivery Semantics
+//
+// Publish puts every message on the wire as persistent with the mandatory
+// flag on a channel in confirm mode, and returns nil only once the broker
+// has confirmed every one of them. A message that reaches no queue (in
+// exchange mode: a topic with no group and no broadcast subscriber yet) is
+// returned by the broker and Publish fails with bus.ErrUnroutable; it is
+// never dropped silently. Concurrent Publish calls and the messages of one
+// call are pipelined on one channel and confirmed together, up to
+// max_in_flight unconfirmed messages. If the connection or channel is lost
+// before a confirm arrives, the message is published again on the next
+// channel, within the caller's context: it may then be stored twice, but
+// it is never reported as published without a confirm. While the broker
+// blocks publishers (a resource alarm) Publish waits, bounded by its
+// context.
+//
+// Subscriptions are at-least-once. The prefetch count is the
+// subscription's bus.Concurrency (default 1, fair dispatch). A message is
+// acked after its handler returns nil; a failing handler is retried in
+// process under the subscription's RetryPolicy, then the message is
+// published (with confirms) to the dead letter topic and acked; a message
+// that carries cloudEvents_specversion but is malformed goes to the dead
+// letter topic at once. A message that could be neither handled nor
+// dead-lettered (shutdown during a retry wait, a failed dead letter
+// publish) is nacked and requeued. After a lost connection the
+// subscription resumes on a new channel with backoff; the outcomes of
+// deliveries from the dead channel are never acked on the new one: the
+// broker redelivers those messages with the Redelivered flag set (quorum
+// queues also count them in Delivery.DeliveryCount). Messages with one Key
+// are handled in order by a subscription, except after such a
+// redelivery. A broadcast subscriber misses what is published while it
+// reconnects, since its private queue dies with its channel. Group and
+// work queues are durable and their messages persistent, so they survive
+// a broker restart.
+//
+// bus.StartFrom has no effect: a group's queue holds what was published
+// to the topic since the queue was first declared.
+//
+// On the wire a message has the AMQP properties message_id (ID), type
+// (Type), app_id (Source), timestamp (Time, in seconds), content_type
+// (ContentType) and delivery_mode 2, and the headers
+// cloudEvents_specversion, cloudEvents_time (full precision),
+// cloudEvents_subject and cloudEvents_partitionkey (Key) where set, plus
+// one plain header per Metadata entry. The body is untouched. A message
+// without our headers is delivered as it came, with a generated ID when it
+// has no message_id.
+//
+// # As
+//
+// Message.As on a received message accepts *amqp091.Delivery. Publisher.As
+// accepts **amqp091.Channel (the current publishing channel) and
+// **amqp091.Connection; Subscriber.As accepts **amqp091.Connection. Do
+// not ack, close or publish through them: the adapter owns them.
+package amqp

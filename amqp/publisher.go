@@ -1,0 +1,546 @@
+package amqp
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/busline/bus"
+	"github.com/busline/bus/internal/lifecycle"
+)
+
+// Publisher publishes to RabbitMQ with publisher confirms. It implements
+// bus.Publisher, bus.Shutdowner, bus.CapabilityReporter and bus.Aser.
+//
+// One goroutine owns the publishing channel: Publish calls hand it their
+// encoded messages, it pipelines everything it is given (from any number
+// of concurrent calls) and resolves each call when the broker has
+// confirmed all of its messages. When the channel or connection is lost,
+// messages whose confirm did not arrive are published again on the next
+// channel (so a message may be stored twice, never reported as published
+// without a confirm); the caller's context bounds the wait.
+type Publisher struct {
+	cfg  Config
+	topo topology
+	conn *conn
+	own  bool // close conn on Close
+	life *lifecycle.State
+
+	reqs    chan *batch
+	stop    chan struct{}
+	stopped chan struct{}
+	lastErr atomic.Pointer[error] // last connection error, for ctx errors
+	current atomic.Pointer[amqp091.Channel]
+}
+
+// NewPublisher connects to the broker cfg names and returns a Publisher.
+// The first connection is made before it returns, so that wrong
+// credentials (bus.ErrPermission), an unknown vhost (bus.ErrNotFound) or an
+// unreachable broker (bus.ErrUnreachable) are reported here.
+func NewPublisher(ctx context.Context, cfg Config) (*Publisher, error) {
+	c, err := newConn(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := dialFirst(ctx, c); err != nil {
+		return nil, err
+	}
+	return newPublisher(c, true), nil
+}
+
+// dialFirst makes the first connection, bounded by ctx.
+func dialFirst(ctx context.Context, c *conn) error {
+	errc := make(chan error, 1)
+	go func() { _, err := c.get(); errc <- err }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			_ = c.close()
+		}
+		return err
+	case <-ctx.Done():
+		go func() { <-errc; _ = c.close() }()
+		return fmt.Errorf("amqp: connect to %s: %w", c.name, ctx.Err())
+	}
+}
+
+func newPublisher(c *conn, own bool) *Publisher {
+	p := &Publisher{
+		cfg:     c.cfg,
+		topo:    topology{mode: c.cfg.Topology, queueType: c.cfg.QueueType},
+		conn:    c,
+		own:     own,
+		life:    lifecycle.New(),
+		reqs:    make(chan *batch),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	go p.run()
+	return p
+}
+
+// batch is the work of one Publish call, owned by the channel goroutine
+// once handed over, except done.
+type batch struct {
+	ctx      context.Context
+	topic    string
+	exchange string
+	key      string
+	pubs     []amqp091.Publishing
+	todo     []int // indexes of pubs still to publish, in order
+	left     int   // pubs neither confirmed nor failed
+	err      error
+	queued   bool
+	done     chan error // receives err once left reaches 0
+}
+
+func (b *batch) resolve(err error) {
+	if err != nil && b.err == nil {
+		b.err = err
+	}
+	b.left--
+	if b.left == 0 {
+		b.done <- b.err
+	}
+}
+
+// Publish sends msgs to topic and returns once the broker has confirmed
+// every one of them. In exchange mode a message that no queue is bound
+// to gets an error wrapping bus.ErrUnroutable; in work-queue mode the
+// topic's durable queue is declared first, as the classic work-queue
+// producer does. It is safe for concurrent use; concurrent calls are
+// pipelined on one channel and confirmed together. After Close it returns
+// bus.ErrClosed.
+func (p *Publisher) Publish(ctx context.Context, topic string, msgs ...*bus.Message) error {
+	leave, err := p.life.Enter()
+	if err != nil {
+		return err
+	}
+	defer leave()
+	if len(msgs) == 0 {
+		return bus.ValidateTopic(topic)
+	}
+	if err := bus.PreparePublish(topic, msgs, p.cfg.MaxBodyBytes); err != nil {
+		return fmt.Errorf("amqp: publish to %q: %w", topic, err)
+	}
+	ex, key := p.topo.destination(topic)
+	b := &batch{ctx: ctx, topic: topic, exchange: ex, key: key, pubs: make([]amqp091.Publishing, len(msgs)),
+		todo: make([]int, len(msgs)), left: len(msgs), done: make(chan error, 1)}
+	for i, m := range msgs {
+		b.pubs[i] = encode(m)
+		b.todo[i] = i
+	}
+	hard := p.life.HandlerContext().Done()
+	select {
+	case p.reqs <- b:
+	case <-ctx.Done():
+		return p.ctxError(topic, ctx)
+	case <-hard:
+		return bus.ErrClosed
+	}
+	select {
+	case err := <-b.done:
+		return err
+	case <-ctx.Done():
+		return p.ctxError(topic, ctx)
+	case <-hard:
+		return bus.ErrClosed
+	}
+}
+
+func (p *Publisher) ctxError(topic string, ctx context.Context) error {
+	if e := p.lastErr.Load(); e != nil {
+		return fmt.Errorf("amqp: publish to %q: %w (last connection error: %w)", topic, ctx.Err(), *e)
+	}
+	return fmt.Errorf("amqp: publish to %q: %w", topic, ctx.Err())
+}
+
+// Close waits for running Publish calls (up to bus.DefaultCloseTimeout),
+// then releases the channel and connection. It is idempotent.
+func (p *Publisher) Close() error { return p.life.Close(p.release) }
+
+// Shutdown is Close bounded by ctx instead of bus.DefaultCloseTimeout.
+func (p *Publisher) Shutdown(ctx context.Context) error { return p.life.Shutdown(ctx, p.release) }
+
+func (p *Publisher) release() error {
+	close(p.stop)
+	<-p.stopped
+	if p.own {
+		return p.conn.close()
+	}
+	return nil
+}
+
+// Capabilities reports what the publisher's topology guarantees.
+func (p *Publisher) Capabilities() bus.Capabilities { return capabilities(p.cfg.Topology) }
+
+// As sets target to the live publishing *amqp091.Channel or the
+// *amqp091.Connection when target points to one of those types.
+func (p *Publisher) As(target any) bool {
+	if ch := p.current.Load(); ch != nil && bus.AsValue(ch, target) {
+		return true
+	}
+	p.conn.mu.Lock()
+	c := p.conn.c
+	p.conn.mu.Unlock()
+	return c != nil && bus.AsValue(c, target)
+}
+
+// capabilities is what each topology guarantees.
+func capabilities(mode string) bus.Capabilities {
+	return bus.Capabilities{
+		Groups:          true,
+		SingleGroup:     mode == TopologyWorkQueue,
+		Broadcast:       mode == TopologyExchange,
+		DurableGroups:   true,
+		SurvivesRestart: true,
+		OrderedByKey:    true,
+		AtLeastOnce:     true,
+	}
+}
+
+// run is the channel goroutine: it (re)opens the publishing channel and
+// runs sessions on it until Close.
+func (p *Publisher) run() {
+	defer close(p.stopped)
+	var queue []*batch
+	bo := backoff{min: p.cfg.ReconnectMin, max: p.cfg.ReconnectMax}
+	for {
+		s, err := p.openSession()
+		if err != nil {
+			p.lastErr.Store(&err)
+			p.cfg.Logger.Warn("amqp: publisher channel unavailable", "url", p.conn.name, "error", err)
+			if permanent(err) {
+				// Retrying cannot help the callers waiting now.
+				for _, b := range queue {
+					todo := b.todo
+					b.todo = nil
+					for range todo {
+						b.resolve(err)
+					}
+					b.queued = false
+				}
+				queue = nil
+			}
+			queue = p.waitOut(queue, bo.next())
+			if queue == nil && p.isStopped() {
+				return
+			}
+			continue
+		}
+		bo.reset()
+		queue = s.loop(queue)
+		s.close()
+		p.current.Store(nil)
+		if p.isStopped() {
+			for _, b := range queue {
+				for range b.todo {
+					b.resolve(bus.ErrClosed)
+				}
+			}
+			return
+		}
+	}
+}
+
+func (p *Publisher) isStopped() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitOut waits d while no channel is available, still taking requests.
+// It returns nil once stopped, after failing the queued work.
+func (p *Publisher) waitOut(queue []*batch, d time.Duration) []*batch {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case b := <-p.reqs:
+			b.queued = true
+			queue = append(queue, b)
+		case <-t.C:
+			return dropCancelled(queue)
+		case <-p.stop:
+			for _, b := range queue {
+				for range b.todo {
+					b.resolve(bus.ErrClosed)
+				}
+			}
+			return nil
+		}
+	}
+}
+
+// dropCancelled resolves the unpublished messages of batches whose caller
+// has gone, so that they are not published after all.
+func dropCancelled(queue []*batch) []*batch {
+	out := queue[:0]
+	for _, b := range queue {
+		if err := b.ctx.Err(); err != nil {
+			todo := b.todo
+			b.todo = nil
+			for range todo {
+				b.resolve(err)
+			}
+			b.queued = false
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// pubSession is one publishing channel and its bookkeeping.
+type pubSession struct {
+	p        *Publisher
+	ch       *amqp091.Channel
+	admin    *amqp091.Channel // declarations, kept apart so a failed one cannot kill the publishing channel
+	confirms chan amqp091.Confirmation
+	returns  chan amqp091.Return
+	closes   chan *amqp091.Error
+	blocks   chan amqp091.Blocking
+	blocked  bool
+	inflight map[uint64]flight
+	returned []amqp091.Return
+	declared map[string]error
+}
+
+type flight struct {
+	b *batch
+	i int
+}
+
+func (p *Publisher) openSession() (*pubSession, error) {
+	ac, err := p.conn.get()
+	if err != nil {
+		return nil, err
+	}
+	ch, err := ac.Channel()
+	if err != nil {
+		return nil, brokerError("open channel", err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		_ = ch.Close()
+		return nil, brokerError("enable publisher confirms", err)
+	}
+	n := p.cfg.MaxInFlight + 16
+	s := &pubSession{
+		p:        p,
+		ch:       ch,
+		confirms: ch.NotifyPublish(make(chan amqp091.Confirmation, n)),
+		returns:  ch.NotifyReturn(make(chan amqp091.Return, n)),
+		closes:   ch.NotifyClose(make(chan *amqp091.Error, 1)),
+		blocks:   ac.NotifyBlocked(make(chan amqp091.Blocking, 4)),
+		inflight: make(map[uint64]flight, p.cfg.MaxInFlight),
+		declared: map[string]error{},
+	}
+	p.current.Store(ch)
+	return s, nil
+}
+
+func (s *pubSession) close() {
+	if s.admin != nil {
+		_ = s.admin.Close()
+	}
+	_ = s.ch.Close()
+}
+
+// loop publishes queued work and settles confirms until the channel is
+// lost (it returns the work to redo) or the publisher stops.
+func (s *pubSession) loop(queue []*batch) []*batch {
+	p := s.p
+	for {
+		var ok bool
+		if queue, ok = s.publish(queue); !ok {
+			return s.lost(queue)
+		}
+		select {
+		case b := <-p.reqs:
+			b.queued = true
+			queue = append(queue, b)
+		case c, ok := <-s.confirms:
+			if !ok {
+				return s.lost(queue)
+			}
+			s.drainReturns()
+			s.settle(c)
+		case r, ok := <-s.returns:
+			if ok {
+				s.returned = append(s.returned, r)
+			}
+		case bl := <-s.blocks:
+			s.blocked = bl.Active
+			if bl.Active {
+				p.cfg.Logger.Warn("amqp: broker blocked publishing", "reason", bl.Reason)
+			}
+		case <-s.closes:
+			return s.lost(queue)
+		case <-p.stop:
+			// Every Publish call has returned by now (or the close
+			// deadline ran out): whatever is left has no caller.
+			for _, b := range queue {
+				for range b.todo {
+					b.resolve(bus.ErrClosed)
+				}
+				b.todo = nil
+			}
+			for tag, f := range s.inflight {
+				delete(s.inflight, tag)
+				f.b.resolve(bus.ErrClosed)
+			}
+			return nil
+		}
+	}
+}
+
+// publish writes queued messages while the in-flight window has room. It
+// returns false when the channel failed.
+func (s *pubSession) publish(queue []*batch) ([]*batch, bool) {
+	max := s.p.cfg.MaxInFlight
+	for len(queue) > 0 && len(s.inflight) < max && !s.blocked {
+		b := queue[0]
+		if err := b.ctx.Err(); err != nil {
+			todo := b.todo
+			b.todo = nil
+			for range todo {
+				b.resolve(err)
+			}
+		}
+		if len(b.todo) == 0 {
+			b.queued = false
+			queue = queue[1:]
+			continue
+		}
+		if err := s.declare(b.topic); err != nil {
+			if permanent(err) {
+				todo := b.todo
+				b.todo = nil
+				for range todo {
+					b.resolve(err)
+				}
+				continue
+			}
+			return queue, false
+		}
+		for len(b.todo) > 0 && len(s.inflight) < max {
+			i := b.todo[0]
+			tag := s.ch.GetNextPublishSeqNo()
+			if err := s.ch.Publish(b.exchange, b.key, true, false, b.pubs[i]); err != nil {
+				s.p.cfg.Logger.Warn("amqp: publish failed; will retry on a new channel", "error", err)
+				return queue, false
+			}
+			b.todo = b.todo[1:]
+			s.inflight[tag] = flight{b: b, i: i}
+		}
+	}
+	return queue, true
+}
+
+// declare makes sure topic's destination exists, once per session.
+func (s *pubSession) declare(topic string) error {
+	if err, ok := s.declared[topic]; ok && err == nil {
+		return nil
+	}
+	if s.admin == nil || s.admin.IsClosed() {
+		ac, err := s.p.conn.get()
+		if err != nil {
+			return err
+		}
+		ch, err := ac.Channel()
+		if err != nil {
+			return brokerError("open channel", err)
+		}
+		s.admin = ch
+	}
+	err := s.p.topo.declareTopic(s.admin, topic)
+	if err == nil {
+		s.declared[topic] = nil
+	}
+	return err
+}
+
+func (s *pubSession) drainReturns() {
+	for {
+		select {
+		case r, ok := <-s.returns:
+			if !ok {
+				return
+			}
+			s.returned = append(s.returned, r)
+		default:
+			return
+		}
+	}
+}
+
+// settle resolves the message a confirm is for. A basic.return for it, if
+// any, came before the confirm (the broker sends it first) and is matched
+// by destination and message ID.
+func (s *pubSession) settle(c amqp091.Confirmation) {
+	f, ok := s.inflight[c.DeliveryTag]
+	if !ok {
+		return
+	}
+	delete(s.inflight, c.DeliveryTag)
+	var err error
+	pub := &f.b.pubs[f.i]
+	for j, r := range s.returned {
+		if r.Exchange == f.b.exchange && r.RoutingKey == f.b.key && r.MessageId == pub.MessageId {
+			s.returned = slices.Delete(s.returned, j, j+1)
+			err = fmt.Errorf("amqp: %w: message %q to topic %q reached no queue (%d %s); subscribe a group first or publish to a declared queue",
+				bus.ErrUnroutable, pub.MessageId, f.b.topic, r.ReplyCode, r.ReplyText)
+			break
+		}
+	}
+	if err == nil && !c.Ack {
+		err = fmt.Errorf("amqp: broker refused message %q to topic %q (basic.nack)", pub.MessageId, f.b.topic)
+	}
+	f.b.resolve(err)
+}
+
+// lost puts the messages whose confirm never came back in front of the
+// queue, in their original order, for the next channel.
+func (s *pubSession) lost(queue []*batch) []*batch {
+	s.p.cfg.Logger.Warn("amqp: publishing channel lost", "unconfirmed", len(s.inflight))
+	// Settle what the broker confirmed before the channel went.
+	for done := false; !done; {
+		select {
+		case c, ok := <-s.confirms:
+			if !ok {
+				done = true
+				break
+			}
+			s.drainReturns()
+			s.settle(c)
+		default:
+			done = true
+		}
+	}
+	tags := slices.Sorted(maps.Keys(s.inflight))
+	var redo []*batch
+	for i := len(tags) - 1; i >= 0; i-- {
+		f := s.inflight[tags[i]]
+		f.b.todo = append([]int{f.i}, f.b.todo...)
+		if !f.b.queued {
+			f.b.queued = true
+			redo = append(redo, f.b)
+		}
+	}
+	slices.Reverse(redo)
+	for _, b := range redo {
+		slices.Sort(b.todo)
+	}
+	// Batches already queued keep their place; batches that were fully
+	// in flight go first, oldest first.
+	clear(s.inflight)
+	return append(redo, queue...)
+}

@@ -1,0 +1,293 @@
+package amqp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/google/uuid"
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/busline/bus"
+	"github.com/busline/bus/internal/dispatch"
+	"github.com/busline/bus/internal/lifecycle"
+	"github.com/busline/bus/internal/pipeline"
+	"github.com/busline/bus/internal/settle"
+)
+
+// Subscriber consumes from RabbitMQ. It implements bus.Subscriber,
+// bus.Shutdowner, bus.CapabilityReporter and bus.Aser. All its
+// subscriptions share one connection; each has its own channel, owned by
+// one goroutine that receives deliveries and sends their acks.
+type Subscriber struct {
+	cfg  Config
+	topo topology
+	conn *conn
+	life *lifecycle.State
+
+	dlMu sync.Mutex
+	dl   *Publisher // dead letter publisher, on the same connection
+}
+
+// NewSubscriber connects to the broker cfg names and returns a Subscriber.
+// Like NewPublisher, it makes the first connection before it returns.
+func NewSubscriber(ctx context.Context, cfg Config) (*Subscriber, error) {
+	c, err := newConn(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := dialFirst(ctx, c); err != nil {
+		return nil, err
+	}
+	return &Subscriber{cfg: c.cfg, topo: topology{mode: c.cfg.Topology, queueType: c.cfg.QueueType}, conn: c, life: lifecycle.New()}, nil
+}
+
+// Subscribe runs h for every message on topic, as bus.Subscriber
+// documents. In exchange mode a subscription without bus.Group reads a
+// private queue that gets every message published to the topic after
+// OnReady; with bus.Group it shares the group's durable queue
+// "<topic>.<group>" (just "<topic>" when the group is named after the
+// topic). In work-queue mode bus.Group(topic) is required and the queue is
+// the topic's own. The prefetch count is the subscription's concurrency.
+//
+// The topic's dead letter topic is declared durable before the first
+// message is read, so dead letters are kept until someone reads them.
+// Errors before OnReady (bad group, permissions, a queue declared with
+// other arguments) are returned; after it, a lost connection or channel is
+// re-established with backoff and the subscription resumes on its own.
+func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler, opts ...bus.SubscribeOption) error {
+	sc, err := bus.NewSubscribeConfig(topic, h, opts...)
+	if err != nil {
+		return fmt.Errorf("amqp: subscribe to %q: %w", topic, err)
+	}
+	if sc.Logger == bus.DiscardLogger {
+		sc.Logger = s.cfg.Logger
+	}
+	if err := s.topo.checkGroup(topic, sc.Group); err != nil {
+		return err
+	}
+	leave, err := s.life.Enter()
+	if err != nil {
+		return err
+	}
+	defer leave()
+	wctx, cancel := s.life.WorkContext(ctx)
+	defer cancel()
+
+	runner := &pipeline.Runner{Topic: topic, Config: sc, Handler: h, DeadLetter: s.deadLetter,
+		Stop: wctx.Done(), Ctx: s.life.HandlerContext()}
+	pool := dispatch.New(sc.Concurrency)
+	defer pool.Close()
+
+	log := sc.Logger.With("topic", topic, "group", sc.Group)
+	ready := false
+	bo := backoff{min: s.cfg.ReconnectMin, max: s.cfg.ReconnectMax}
+	for {
+		ss, err := s.open(topic, sc)
+		if err != nil {
+			if errors.Is(err, bus.ErrClosed) || wctx.Err() != nil && ready {
+				return nil
+			}
+			if !ready || permanent(err) {
+				return fmt.Errorf("amqp: subscribe to %q: %w", topic, err)
+			}
+			log.Warn("amqp: cannot resume subscription, retrying", "error", err)
+			if !sleep(bo.next(), wctx.Done()) {
+				return nil
+			}
+			continue
+		}
+		if !ready {
+			ready = true
+			if sc.Ready != nil {
+				sc.Ready()
+			}
+		} else {
+			log.Info("amqp: subscription resumed", "queue", ss.queue)
+		}
+		bo.reset()
+		err = ss.run(wctx, pool, runner)
+		if err == nil || wctx.Err() != nil {
+			return nil
+		}
+		log.Warn("amqp: subscription channel lost; reconnecting", "error", err)
+		if !sleep(bo.next(), wctx.Done()) {
+			return nil
+		}
+	}
+}
+
+// subSession is one subscription channel and its consumer.
+type subSession struct {
+	topic      string
+	queue      string
+	tag        string
+	ch         *amqp091.Channel
+	deliveries <-chan amqp091.Delivery
+	closes     chan *amqp091.Error
+	settles    chan settleReq
+}
+
+// settleReq is a handled delivery's outcome, sent back to the channel
+// goroutine, the only one that acks.
+type settleReq struct {
+	once *settle.Once
+	tag  uint64
+	ack  bool
+}
+
+func (s *Subscriber) open(topic string, sc bus.SubscribeConfig) (*subSession, error) {
+	ch, err := s.conn.channel()
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*subSession, error) { _ = ch.Close(); return nil, err }
+	prefetch := min(sc.Concurrency, 65535)
+	if err := ch.Qos(prefetch, 0, false); err != nil {
+		return fail(brokerError("set prefetch", err))
+	}
+	if _, err := s.topo.declareDurable(ch, sc.DeadLetter, sc.DeadLetter); err != nil {
+		return fail(err)
+	}
+	q, err := s.topo.declareSubscription(ch, topic, sc)
+	if err != nil {
+		return fail(err)
+	}
+	tag := "busline-" + uuid.NewString()
+	closes := ch.NotifyClose(make(chan *amqp091.Error, 1))
+	deliveries, err := ch.Consume(q, tag, false, false, false, false, nil)
+	if err != nil {
+		return fail(brokerError(fmt.Sprintf("consume from queue %q", q), err))
+	}
+	return &subSession{topic: topic, queue: q, tag: tag, ch: ch, deliveries: deliveries, closes: closes,
+		settles: make(chan settleReq, prefetch)}, nil
+}
+
+// run receives deliveries and settles them until wctx ends (it drains and
+// returns nil) or the channel is lost (it returns why). Outcomes of
+// deliveries from a lost channel are dropped: the broker redelivers them.
+func (ss *subSession) run(wctx context.Context, pool *dispatch.Pool, r *pipeline.Runner) error {
+	defer func() { _ = ss.ch.Close() }()
+	for {
+		select {
+		case d, ok := <-ss.deliveries:
+			if !ok {
+				return ss.lostError()
+			}
+			ss.dispatch(d, pool, r)
+		case st := <-ss.settles:
+			ss.apply(st)
+		case e := <-ss.closes:
+			if e == nil {
+				return errors.New("amqp: channel closed")
+			}
+			return e
+		case <-wctx.Done():
+			ss.drain(pool)
+			return nil
+		}
+	}
+}
+
+func (ss *subSession) lostError() error {
+	select {
+	case e := <-ss.closes:
+		if e != nil {
+			return e
+		}
+	default:
+	}
+	return errors.New("amqp: consumer cancelled or channel closed")
+}
+
+func (ss *subSession) dispatch(d amqp091.Delivery, pool *dispatch.Pool, r *pipeline.Runner) {
+	m, decErr := decode(ss.topic, d)
+	settles := ss.settles
+	st := settleReq{once: new(settle.Once), tag: d.DeliveryTag}
+	pool.Submit(m.Key, func() {
+		var out pipeline.Outcome
+		if decErr != nil {
+			out = r.Poison(m, decErr)
+		} else {
+			out = r.Handle(m)
+		}
+		st.ack = out == pipeline.Ack
+		settles <- st
+	})
+}
+
+func (ss *subSession) apply(st settleReq) {
+	_ = st.once.Do(func() error {
+		if st.ack {
+			return ss.ch.Ack(st.tag, false)
+		}
+		return ss.ch.Nack(st.tag, false, true)
+	})
+}
+
+// drain stops the consumer, waits for running handlers while settling
+// their messages, and leaves unhandled prefetched deliveries to the broker,
+// which requeues them when the channel closes.
+func (ss *subSession) drain(pool *dispatch.Pool) {
+	_ = ss.ch.Cancel(ss.tag, false)
+	idle := make(chan struct{})
+	go func() { pool.Wait(); close(idle) }()
+	for {
+		select {
+		case st := <-ss.settles:
+			ss.apply(st)
+		case <-idle:
+			for {
+				select {
+				case st := <-ss.settles:
+					ss.apply(st)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// deadLetter publishes a failed or poison message to its dead letter topic.
+func (s *Subscriber) deadLetter(ctx context.Context, topic string, m *bus.Message) error {
+	s.dlMu.Lock()
+	if s.dl == nil {
+		s.dl = newPublisher(s.conn, false)
+	}
+	p := s.dl
+	s.dlMu.Unlock()
+	return p.Publish(ctx, topic, m)
+}
+
+// Close stops every subscription, waits for running handlers (up to
+// bus.DefaultCloseTimeout), acks what they finished and closes the
+// connection. It is idempotent.
+func (s *Subscriber) Close() error { return s.life.Close(s.release) }
+
+// Shutdown is Close bounded by ctx instead of bus.DefaultCloseTimeout.
+func (s *Subscriber) Shutdown(ctx context.Context) error { return s.life.Shutdown(ctx, s.release) }
+
+func (s *Subscriber) release() error {
+	s.dlMu.Lock()
+	dl := s.dl
+	s.dlMu.Unlock()
+	var err error
+	if dl != nil {
+		err = dl.Close()
+	}
+	return errors.Join(err, s.conn.close())
+}
+
+// Capabilities reports what the subscriber's topology guarantees.
+func (s *Subscriber) Capabilities() bus.Capabilities { return capabilities(s.cfg.Topology) }
+
+// As sets target to the subscriber's *amqp091.Connection when target is a
+// **amqp091.Connection.
+func (s *Subscriber) As(target any) bool {
+	s.conn.mu.Lock()
+	c := s.conn.c
+	s.conn.mu.Unlock()
+	return c != nil && bus.AsValue(c, target)
+}

@@ -1,0 +1,111 @@
+package amqp
+
+import (
+	"fmt"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/busline/bus"
+)
+
+// topology names and declares the broker objects behind topics and
+// groups. Every declaration is idempotent, so that it can be repeated after
+// each reconnect.
+type topology struct {
+	mode      string
+	queueType string
+}
+
+// destination returns the exchange and routing key a topic is published to.
+func (t topology) destination(topic string) (exchange, key string) {
+	if t.mode == TopologyWorkQueue {
+		return "", topic
+	}
+	return topic, ""
+}
+
+// groupQueue names the durable queue of a group: the topic itself when the
+// group is named after it (the work-queue case, and how a topic's dead
+// letters are kept), else "<topic>.<group>".
+func groupQueue(topic, group string) string {
+	if group == topic {
+		return topic
+	}
+	return topic + "." + group
+}
+
+func (t topology) queueArgs() amqp091.Table {
+	if t.queueType == QueueQuorum {
+		return amqp091.Table{"x-queue-type": QueueQuorum}
+	}
+	return nil
+}
+
+// declareTopic makes sure a topic can be published to: its exchange in
+// exchange mode, its durable queue in work-queue mode.
+func (t topology) declareTopic(ch *amqp091.Channel, topic string) error {
+	if t.mode == TopologyWorkQueue {
+		if _, err := ch.QueueDeclare(topic, true, false, false, false, t.queueArgs()); err != nil {
+			return brokerError(fmt.Sprintf("declare queue %q", topic), err)
+		}
+		return nil
+	}
+	if err := ch.ExchangeDeclare(topic, amqp091.ExchangeFanout, true, false, false, false, nil); err != nil {
+		return brokerError(fmt.Sprintf("declare exchange %q", topic), err)
+	}
+	return nil
+}
+
+// declareDurable declares the durable queue of a group on topic and binds
+// it, and returns its name.
+func (t topology) declareDurable(ch *amqp091.Channel, topic, group string) (string, error) {
+	if err := t.declareTopic(ch, topic); err != nil {
+		return "", err
+	}
+	if t.mode == TopologyWorkQueue {
+		return topic, nil
+	}
+	q := groupQueue(topic, group)
+	if _, err := ch.QueueDeclare(q, true, false, false, false, t.queueArgs()); err != nil {
+		return "", brokerError(fmt.Sprintf("declare queue %q", q), err)
+	}
+	if err := ch.QueueBind(q, "", topic, false, nil); err != nil {
+		return "", brokerError(fmt.Sprintf("bind queue %q to exchange %q", q, topic), err)
+	}
+	return q, nil
+}
+
+// declareSubscription declares what one Subscribe reads from and returns
+// the queue name: a group's durable queue, or in exchange mode a
+// broadcast subscriber's private queue, which the broker deletes when the
+// subscription's channel closes.
+func (t topology) declareSubscription(ch *amqp091.Channel, topic string, sc bus.SubscribeConfig) (string, error) {
+	if sc.Group != "" {
+		return t.declareDurable(ch, topic, sc.Group)
+	}
+	if err := t.declareTopic(ch, topic); err != nil {
+		return "", err
+	}
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	if err != nil {
+		return "", brokerError("declare broadcast queue", err)
+	}
+	if err := ch.QueueBind(q.Name, "", topic, false, nil); err != nil {
+		return "", brokerError(fmt.Sprintf("bind broadcast queue to exchange %q", topic), err)
+	}
+	return q.Name, nil
+}
+
+// checkGroup applies the work-queue rule: the queue is the group.
+func (t topology) checkGroup(topic, group string) error {
+	if t.mode != TopologyWorkQueue {
+		return nil
+	}
+	if group == "" {
+		return fmt.Errorf("amqp: %w: topology=workqueue has no broadcast; pass bus.Group(%q) to share the work queue %q", bus.ErrUnsupported, topic, topic)
+	}
+	if group != topic {
+		return fmt.Errorf("amqp: %w: topology=workqueue: the queue %q is the topic's only group, so the group must be %q, not %q", bus.ErrInvalid, topic, topic, group)
+	}
+	return nil
+}
