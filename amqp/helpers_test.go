@@ -56,7 +56,9 @@ func deleteTopic(t testing.TB, topic string) {
 // groupQueues are the group names tests use.
 func groupQueues(topic string) []string {
 	var qs []string
-	for _, g := range []string{"g", "g1", "g2", "workers", "restart"} {
+	for _, g := range []string{"g", "g1", "g2", "workers", "restart",
+		// the groups of bustest
+		"bustest", "billing", "shipping", "late", "drain", "bustest-dead-letters"} {
 		qs = append(qs, topic+"."+g)
 	}
 	return qs
