@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+)
+
+const redisURL = "redis://127.0.0.1:6379/0"
+
+// syncBuffer is a bytes.Buffer safe for a command writing while the test
+// reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func runCmd(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errb syncBuffer
+	code := run(ctx, args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"frobnicate"},
+		{"publish", "-nope", "t"},
+		{"publish"},
+		{"consume"},
+		{"consume", "-format", "xml", "t"},
+		{"bench", "-size", "3", "t"},
+		{"ping", "extra"},
+		{"publish", "-url", "nats://u:hunter2@127.0.0.1:4222/", "t", "x"},
+		{"publish", "-url", "redis://127.0.0.1:6379/?colour=blue", "t", "x"},
+	} {
+		code, _, stderr := runCmd(t, "", args...)
+		require.Equal(t, exitUsage, code, "args %q: stderr %s", args, stderr)
+		require.NotContains(t, stderr, "hunter2")
+		if len(args) > 0 && args[0] != "frobnicate" {
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			require.True(t, strings.HasPrefix(lines[len(lines)-1], "bus: ") || strings.HasPrefix(stderr, "usage:"), stderr)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, cmd := range []string{"publish", "consume", "bench", "ping"} {
+		code, _, stderr := runCmd(t, "", cmd, "-h")
+		require.Equal(t, exitOK, code)
+		require.Contains(t, stderr, "usage: bus "+cmd)
+		require.Contains(t, stderr, "-url")
+	}
+	code, out, _ := runCmd(t, "", "help")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, "Exit status")
+}
+
+func TestUnreachableBroker(t *testing.T) {
+	for _, url := range []string{"redis://127.0.0.1:1/0", "kafka://127.0.0.1:1/"} {
+		code, _, stderr := runCmd(t, "", "ping", "-timeout", "5s", "-url", url)
+		require.Equal(t, exitFail, code, stderr)
+		last := strings.Split(strings.TrimSpace(stderr), "\n")
+		require.Contains(t, last[len(last)-1], "unreachable", stderr)
+	}
+}
+
+func TestUnsupportedIsAFailure(t *testing.T) {
+	code, _, stderr := runCmd(t, "", "consume", "-url", redisURL, "-group", "g", "t")
+	require.Equal(t, exitFail, code, stderr)
+	require.Contains(t, stderr, "unsupported operation")
+}
+
+// TestPublishConsume runs publish and consume against each broker that
+// needs no set-up: a consumer with -count, then a publisher from stdin.
+func TestPublishConsume(t *testing.T) {
+	for _, url := range []string{"mem://cmdtest", redisURL} {
+		t.Run(url, func(t *testing.T) {
+			topic := "cmdtest-" + uuid.NewString()[:8]
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var out, errb syncBuffer
+			done := make(chan int)
+			go func() {
+				done <- run(ctx, []string{"consume", "-url", url, "-count", "2", "-format", "json", topic}, nil, &out, &errb)
+			}()
+			// The subscription is live once ping on the same broker works
+			// and a probe reaches it; publish until the consumer has both.
+			deadline := time.Now().Add(30 * time.Second)
+			for !strings.Contains(out.String(), "second") && time.Now().Before(deadline) {
+				code, pout, perr := runCmd(t, "first\nsecond\n", "publish", "-url", url, "-key", "k", "-type", "cmd.test", "-meta", "a=b", topic)
+				require.Equal(t, exitOK, code, perr)
+				if strings.Contains(pout, "sent to 1 subscribers") {
+					break
+				}
+				select {
+				case code := <-done:
+					t.Fatalf("consume exited %d early: %s", code, errb.String())
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			select {
+			case code := <-done:
+				require.Equal(t, exitOK, code, errb.String())
+			case <-ctx.Done():
+				t.Fatalf("consume did not finish: %s", errb.String())
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			require.Len(t, lines, 2)
+			var e envelope
+			require.NoError(t, json.Unmarshal([]byte(lines[0]), &e))
+			require.Equal(t, "first", e.Body)
+			require.Equal(t, "k", e.Key)
+			require.Equal(t, "cmd.test", e.Type)
+			require.Equal(t, "b", e.Metadata["a"])
+			require.Equal(t, topic, e.Topic)
+		})
+	}
+}
+
+func TestBench(t *testing.T) {
+	code, out, stderr := runCmd(t, "", "bench", "-url", "mem://bench", "-n", "2000", "-progress", "1ms", "t")
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, out, "publish:")
+	require.Regexp(t, `end-to-end: \d+ msgs/s .* p50=\S+ p99=\S+`, out)
+	require.Contains(t, stderr, "bench:")
+}
+
+// TestBinary checks the built command's exit codes and one-line errors.
+func TestBinary(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "bus")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run())
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"ping", "-url", "mem://"}, exitOK},
+		{[]string{"ping", "-url", redisURL, "-topic", "x"}, exitOK},
+		{[]string{"ping", "-bogus"}, exitUsage},
+		{[]string{"ping", "-url", "::bad"}, exitUsage},
+		{[]string{"ping", "-timeout", "3s", "-url", "redis://127.0.0.1:1/0"}, exitFail},
+	} {
+		cmd := exec.Command(bin, c.args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else {
+			require.NoError(t, err)
+		}
+		require.Equal(t, c.code, code, fmt.Sprintf("%q: %s", c.args, stderr.String()))
+		if c.code != exitOK {
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			require.Regexp(t, `^bus: `, lines[len(lines)-1])
+		}
+	}
+}
