@@ -86,7 +86,6 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("bench: subscriber not ready: %w", ctx.Err())
 	}
 
-
 	start = time.Now() // before any goroutine that reads it starts
 	var published atomic.Int64
 	stopProgress := make(chan struct{})
