@@ -23,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/busline/bus"
 	_ "github.com/busline/bus/kafka"
 	_ "github.com/busline/bus/mem"
@@ -43,7 +45,15 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
+// quietRedis drops go-redis's own process-wide log lines (dial retries),
+// which would break the one-line error contract; the adapter's error says
+// what failed.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
 func main() {
+	goredis.SetLogger(quietRedis{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()

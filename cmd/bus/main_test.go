@@ -179,9 +179,10 @@ func TestBinary(t *testing.T) {
 			require.NoError(t, err)
 		}
 		require.Equal(t, c.code, code, fmt.Sprintf("%q: %s", c.args, stderr.String()))
-		if c.code != exitOK {
+		if c.code == exitFail {
 			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-			require.Regexp(t, `^bus: `, lines[len(lines)-1])
+			require.Len(t, lines, 1, "want a one-line error, got %q", stderr.String())
+			require.Regexp(t, `^bus: `, lines[0])
 		}
 	}
 }
