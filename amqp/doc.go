@@ -62,7 +62,9 @@
 // max_in_flight unconfirmed messages. If the connection or channel is lost
 // before a confirm arrives, the message is published again on the next
 // channel, within the caller's context: it may then be stored twice, but
-// it is never reported as published without a confirm. While the broker
+// it is never reported as published without a confirm. Such a second copy
+// carries the header busline-republished, and subscribers set
+// Delivery.Redelivered on it, so that every possible duplicate is flagged. While the broker
 // blocks publishers (a resource alarm) Publish waits, bounded by its
 // context.
 //

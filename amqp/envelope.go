@@ -13,6 +13,10 @@ import (
 // headerDeliveryCount is the header quorum queues add to redeliveries.
 const headerDeliveryCount = "x-delivery-count"
 
+// headerRepublished marks a message published again because the confirm
+// of its first publish was lost: it may be a duplicate.
+const headerRepublished = "busline-republished"
+
 // CloudEvents headers left out on the wire: the native properties
 // message_id, app_id and type carry them.
 const (
@@ -66,8 +70,12 @@ func decode(topic string, d amqp091.Delivery) (*bus.Message, error) {
 	}
 	dec := ce.NewBinaryDecoder(ce.AMQPPrefix, m)
 	for k, v := range d.Headers {
-		if k == headerDeliveryCount {
+		switch k {
+		case headerDeliveryCount:
 			m.Delivery.DeliveryCount = intValue(v)
+			continue
+		case headerRepublished:
+			m.Delivery.Redelivered = true
 			continue
 		}
 		dec.Header(k, headerString(v))

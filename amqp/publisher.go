@@ -529,6 +529,9 @@ func (s *pubSession) lost(queue []*batch) []*batch {
 	var redo []*batch
 	for i := len(tags) - 1; i >= 0; i-- {
 		f := s.inflight[tags[i]]
+		// The broker may have stored it already: the copy is flagged so
+		// that subscribers see it as a possible redelivery.
+		f.b.pubs[f.i].Headers[headerRepublished] = "true"
 		f.b.todo = append([]int{f.i}, f.b.todo...)
 		if !f.b.queued {
 			f.b.queued = true
