@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"github.com/busline/bus"
-	_ "github.com/busline/bus/mem"
+	_ "github.com/busline/bus/amqp"        // amqp://
+	_ "github.com/busline/bus/kafka"       // kafka://
+	_ "github.com/busline/bus/mem"         // mem://, the default
+	_ "github.com/busline/bus/redispubsub" // redis://
 )
 
 func main() {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/busline/bus"
+	_ "github.com/busline/bus/amqp"        // amqp://, amqps://
 	_ "github.com/busline/bus/kafka"       // kafka://
 	_ "github.com/busline/bus/mem"         // mem://
 	_ "github.com/busline/bus/redispubsub" // redis://, rediss://
