@@ -2,6 +2,7 @@ package ce
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -111,7 +112,11 @@ func FuzzUnmarshalStructured(f *testing.F) {
 	f.Add([]byte(`{"specversion":"1.0","busmetadata":"{\"a\":\"b\"}"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var m bus.Message
-		if err := UnmarshalStructured(data, &m); err != nil {
+		err := UnmarshalStructured(data, &m)
+		if err == nil && looksStructured(data) && !json.Valid(data) {
+			t.Fatalf("accepted invalid JSON %q", data)
+		}
+		if err != nil {
 			if !errors.Is(err, bus.ErrMalformed) {
 				t.Fatalf("error does not wrap ErrMalformed: %v", err)
 			}

@@ -111,76 +111,112 @@ func MarshalStructured(m *bus.Message) []byte {
 // UnmarshalStructured decodes data into m. Data that is not a JSON object
 // with a specversion member is a plain payload: m.Body is data itself and
 // m.ID is generated. A document with specversion must be a valid event,
-// else the error wraps bus.ErrMalformed.
+// else the error wraps bus.ErrMalformed. m.Body may share memory with data.
 func UnmarshalStructured(data []byte, m *bus.Message) error {
 	if !looksStructured(data) {
 		m.Body = data
 		m.ID = uuid.NewString()
 		return nil
 	}
-	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("ce: %w: structured event is not valid JSON: %v", bus.ErrMalformed, err)
-	}
-	var errs []string
-	str := func(name string) string {
-		raw, ok := doc[name]
-		if !ok {
+	var (
+		errs             []string
+		version, timeStr string
+		metaStr          string
+		dataRaw          []byte
+		hasData, hasB64  bool
+		b64              string
+	)
+	str := func(name string, raw []byte) string {
+		if len(raw) == 0 || raw[0] != '"' {
+			errs = append(errs, name+" is not a string")
 			return ""
 		}
-		delete(doc, name)
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			errs = append(errs, fmt.Sprintf("%s is not a string", name))
+		sc := scanner{d: raw}
+		content, esc, _ := sc.str()
+		v, ok := unquote(content, esc)
+		if !ok {
+			errs = append(errs, name+" is not a valid string")
 		}
-		return s
+		return v
 	}
-	version := str(AttrSpecVersion)
-	m.ID = str(AttrID)
-	m.Source = str(AttrSource)
-	m.Type = str(AttrType)
-	m.Subject = str(AttrSubject)
-	m.ContentType = str(AttrContentType)
-	m.Key = str(AttrPartitionKey)
-	if ts := str(AttrTime); ts != "" {
-		t, err := time.Parse(time.RFC3339Nano, ts)
+	sc := scanner{d: data}
+	err := sc.members(func(keyRaw, raw []byte, keyEsc bool) error {
+		key, ok := unquote(keyRaw, keyEsc)
+		if !ok {
+			return errSyntax
+		}
+		switch key {
+		case AttrSpecVersion:
+			version = str(key, raw)
+		case AttrID:
+			m.ID = str(key, raw)
+		case AttrSource:
+			m.Source = str(key, raw)
+		case AttrType:
+			m.Type = str(key, raw)
+		case AttrSubject:
+			m.Subject = str(key, raw)
+		case AttrContentType:
+			m.ContentType = str(key, raw)
+		case AttrPartitionKey:
+			m.Key = str(key, raw)
+		case AttrTime:
+			timeStr = str(key, raw)
+		case metaExt:
+			metaStr = str(key, raw)
+		case "data_base64":
+			b64, hasB64 = str(key, raw), true
+		case "data":
+			dataRaw, hasData = raw, true
+		default:
+			v := string(raw) // numbers, booleans and nested values keep their JSON text
+			if raw[0] == '"' {
+				v = str(key, raw)
+			}
+			if m.Metadata == nil {
+				m.Metadata = make(map[string]string)
+			}
+			m.Metadata[key] = v
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ce: %w: structured event is not valid JSON", bus.ErrMalformed)
+	}
+	if timeStr != "" {
+		t, err := time.Parse(time.RFC3339Nano, timeStr)
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("time %q is not RFC 3339", ts))
+			errs = append(errs, fmt.Sprintf("time %q is not RFC 3339", timeStr))
 		}
 		m.Time = t
 	}
-	if ms := str(metaExt); ms != "" {
-		if err := json.Unmarshal([]byte(ms), &m.Metadata); err != nil {
+	if metaStr != "" {
+		var extra map[string]string
+		if err := json.Unmarshal([]byte(metaStr), &extra); err != nil {
 			errs = append(errs, metaExt+" is not a JSON object of strings")
 		}
+		if m.Metadata == nil {
+			m.Metadata = extra
+		} else {
+			for k, v := range extra {
+				m.Metadata[k] = v
+			}
+		}
 	}
-	if raw, ok := doc["data_base64"]; ok {
-		delete(doc, "data_base64")
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			errs = append(errs, "data_base64 is not a string")
-		} else if m.Body, err = base64.StdEncoding.DecodeString(s); err != nil {
+	if hasB64 {
+		body := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
+		n, err := base64.StdEncoding.Decode(body, []byte(b64))
+		if err != nil {
 			errs = append(errs, "data_base64 is not base64")
 		}
+		m.Body = body[:n]
 	}
-	if raw, ok := doc["data"]; ok {
-		delete(doc, "data")
-		var s string
-		if !isJSON(m.ContentType) && len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
-			m.Body = []byte(s) // text data from another producer
+	if hasData {
+		if !isJSON(m.ContentType) && dataRaw[0] == '"' {
+			m.Body = []byte(str("data", dataRaw)) // text data from another producer
 		} else {
-			m.Body = []byte(raw)
+			m.Body = dataRaw
 		}
-	}
-	for k, raw := range doc {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			s = string(raw) // numbers and booleans keep their JSON text
-		}
-		if m.Metadata == nil {
-			m.Metadata = make(map[string]string)
-		}
-		m.Metadata[k] = s
 	}
 	errs = append(errs, checkEvent(version, m)...)
 	if len(errs) > 0 {
