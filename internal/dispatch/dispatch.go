@@ -1,7 +1,7 @@
 // Package dispatch runs message handlers concurrently up to a limit while
-// keeping the messages of one key in order: jobs with the same non-empty
-// key always run on the same worker, one after another; jobs without a key
-// run on whichever worker is free.
+// keeping the messages of one key in order: a job whose key already has a
+// job running waits behind it and runs after it, in submission order; jobs
+// of other keys, and jobs without a key, run on whichever worker is free.
 package dispatch
 
 import "sync"
@@ -10,10 +10,12 @@ import "sync"
 // goroutine at a time (the subscription's receive loop).
 type Pool struct {
 	tokens chan struct{}  // one per job in flight, bounding Submit
-	shared chan func()    // keyless jobs, taken by any worker
-	keyed  []chan func()  // per-worker queues for keyed jobs
+	work   chan func()    // jobs ready to run, taken by any worker
 	wg     sync.WaitGroup // running workers
 	jobs   sync.WaitGroup // jobs submitted and not finished
+
+	mu      sync.Mutex
+	waiting map[string][]func() // per running key, the jobs queued behind it
 }
 
 // New starts a pool of n workers (n >= 1).
@@ -21,28 +23,17 @@ func New(n int) *Pool {
 	if n < 1 {
 		n = 1
 	}
-	p := &Pool{tokens: make(chan struct{}, n), shared: make(chan func(), n), keyed: make([]chan func(), n)}
-	for i := range p.keyed {
-		p.keyed[i] = make(chan func(), n)
-		p.wg.Add(1)
-		go p.work(p.keyed[i])
+	p := &Pool{tokens: make(chan struct{}, n), work: make(chan func(), n), waiting: map[string][]func(){}}
+	p.wg.Add(n)
+	for range n {
+		go func() {
+			defer p.wg.Done()
+			for job := range p.work {
+				job()
+			}
+		}()
 	}
 	return p
-}
-
-func (p *Pool) work(own chan func()) {
-	defer p.wg.Done()
-	for {
-		select {
-		case job, ok := <-own:
-			if !ok {
-				return
-			}
-			p.run(job)
-		case job := <-p.shared:
-			p.run(job)
-		}
-	}
 }
 
 func (p *Pool) run(job func()) {
@@ -51,15 +42,42 @@ func (p *Pool) run(job func()) {
 }
 
 // Submit queues job, blocking while n jobs are already in flight. Jobs that
-// share a non-empty key run in the order they were submitted.
+// share a non-empty key run one at a time, in the order they were
+// submitted; a key never holds up the jobs of other keys beyond the limit.
 func (p *Pool) Submit(key string, job func()) {
 	p.tokens <- struct{}{}
 	p.jobs.Add(1)
 	if key == "" {
-		p.shared <- job
+		p.work <- func() { p.run(job) }
 		return
 	}
-	p.keyed[hash(key)%uint32(len(p.keyed))] <- job
+	p.mu.Lock()
+	if q, running := p.waiting[key]; running {
+		p.waiting[key] = append(q, job)
+		p.mu.Unlock()
+		return
+	}
+	p.waiting[key] = nil
+	p.mu.Unlock()
+	// At most n jobs hold tokens, so the send never waits for long.
+	p.work <- func() { p.runKey(key, job) }
+}
+
+// runKey runs job and then the jobs queued behind its key, in order.
+func (p *Pool) runKey(key string, job func()) {
+	for {
+		p.run(job)
+		p.mu.Lock()
+		q := p.waiting[key]
+		if len(q) == 0 {
+			delete(p.waiting, key)
+			p.mu.Unlock()
+			return
+		}
+		job, q[0] = q[0], nil
+		p.waiting[key] = q[1:]
+		p.mu.Unlock()
+	}
 }
 
 // Wait blocks until every submitted job has finished.
@@ -69,18 +87,6 @@ func (p *Pool) Wait() { p.jobs.Wait() }
 // not be used afterwards.
 func (p *Pool) Close() {
 	p.jobs.Wait()
-	for _, c := range p.keyed {
-		close(c)
-	}
+	close(p.work)
 	p.wg.Wait()
-}
-
-// hash is 32-bit FNV-1a, inline so that it does not allocate.
-func hash(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= 16777619
-	}
-	return h
 }
