@@ -79,7 +79,11 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 		return fmt.Errorf("kafka: subscribe to %q: %w", topic, err)
 	}
 	if _, err := s.c.ensureTopic(wctx, s.dlq.t, sc.DeadLetter); err != nil {
-		return fmt.Errorf("kafka: subscribe to %q: dead letter topic: %w", topic, err)
+		// Not fatal: a dead letter topic is only needed once a message
+		// fails for good, and such a message waits (its partition stalls,
+		// nothing is skipped) until the topic exists.
+		sc.Logger.Warn("kafka: dead letter topic not usable; failed messages will wait for it",
+			"topic", topic, "dead_letter", sc.DeadLetter, "error", err)
 	}
 	sub := &subscription{
 		s:     s,
