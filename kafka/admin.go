@@ -111,6 +111,17 @@ func (c *conn) ping(ctx context.Context) error {
 	client, done := c.admin()
 	defer done()
 	if _, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{}}); err != nil {
+		if c.sasl != nil && sentinel(err) == nil {
+			// The transport reports a failed SASL exchange as a dropped
+			// connection; a direct dial gets the broker's own answer.
+			if conn, derr := c.dialer().DialContext(ctx, "tcp", c.cfg.Brokers[0]); derr != nil {
+				if errors.Is(sentinel(derr), bus.ErrPermission) {
+					return wrapErr(fmt.Sprintf("SASL %s authentication as %q", c.cfg.SASL, c.cfg.Username), derr)
+				}
+			} else {
+				_ = conn.Close()
+			}
+		}
 		if sentinel(err) == nil && ctx.Err() != nil {
 			return fmt.Errorf("kafka: connect to %v: %w: %w", c.cfg.Brokers, bus.ErrUnreachable, err)
 		}

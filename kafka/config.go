@@ -362,6 +362,9 @@ func (c *conn) transport() *kafkago.Transport {
 	return &kafkago.Transport{
 		Dial:        c.dialFunc(),
 		DialTimeout: c.cfg.DialTimeout,
+		// Short, so that a writer finds a partition's new leader within
+		// its retries when a broker dies (metadata is one small request).
+		MetadataTTL: time.Second,
 		ClientID:    c.cfg.ClientID,
 		TLS:         c.tls,
 		SASL:        c.sasl,
