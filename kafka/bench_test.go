@@ -1,0 +1,238 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/busline/bus"
+)
+
+// Benchmarks run busline and raw kafka-go side by side on the same cluster
+// with the same settings: 1 KiB values, acks=all, murmur2 keys, a 1ms batch
+// timeout. Run them bounded, e.g.
+//
+//	go test -run '^$' -bench . -benchtime 20000x ./kafka/
+
+const benchBody = 1024
+
+func benchConfig(b *testing.B) Config {
+	cfg := testConfig(brokers(b))
+	cfg.CommitInterval = 100 * time.Millisecond
+	return cfg
+}
+
+func rawWriter(cfg Config) *kafkago.Writer {
+	return &kafkago.Writer{Addr: kafkago.TCP(cfg.Brokers...), Balancer: kafkago.Murmur2Balancer{}, BatchTimeout: time.Millisecond,
+		BatchSize: 1000, RequiredAcks: kafkago.RequireAll, Transport: &kafkago.Transport{}}
+}
+
+func BenchmarkPublishBatch100(b *testing.B) {
+	body := make([]byte, benchBody)
+	run := func(b *testing.B, publish func(ctx context.Context, n int) error) {
+		ctx := context.Background()
+		b.SetBytes(benchBody)
+		b.ResetTimer()
+		for i := 0; i < b.N; i += 100 {
+			if err := publish(ctx, min(100, b.N-i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	}
+	b.Run("busline", func(b *testing.B) {
+		cfg := benchConfig(b)
+		topic := newTopic(b, cfg, testPartitions)
+		p := newTestPublisher(b, cfg)
+		run(b, func(ctx context.Context, n int) error {
+			msgs := make([]*bus.Message, n)
+			for j := range msgs {
+				msgs[j] = &bus.Message{Key: fmt.Sprint("k", j), Body: body}
+			}
+			return p.Publish(ctx, topic, msgs...)
+		})
+	})
+	b.Run("kafkago", func(b *testing.B) {
+		cfg := benchConfig(b)
+		topic := newTopic(b, cfg, testPartitions)
+		w := rawWriter(cfg)
+		defer w.Close()
+		run(b, func(ctx context.Context, n int) error {
+			msgs := make([]kafkago.Message, n)
+			for j := range msgs {
+				msgs[j] = kafkago.Message{Topic: topic, Key: []byte(fmt.Sprint("k", j)), Value: body}
+			}
+			return w.WriteMessages(ctx, msgs...)
+		})
+	})
+}
+
+func BenchmarkPublish16Concurrent(b *testing.B) {
+	body := make([]byte, benchBody)
+	run := func(b *testing.B, publish func(ctx context.Context, i int64) error) {
+		ctx := context.Background()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		b.SetBytes(benchBody)
+		b.ResetTimer()
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+					if err := publish(ctx, i); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	}
+	b.Run("busline", func(b *testing.B) {
+		cfg := benchConfig(b)
+		topic := newTopic(b, cfg, testPartitions)
+		p := newTestPublisher(b, cfg)
+		run(b, func(ctx context.Context, i int64) error {
+			return p.Publish(ctx, topic, &bus.Message{Key: fmt.Sprint("k", i%64), Body: body})
+		})
+	})
+	b.Run("kafkago", func(b *testing.B) {
+		cfg := benchConfig(b)
+		topic := newTopic(b, cfg, testPartitions)
+		w := rawWriter(cfg)
+		defer w.Close()
+		run(b, func(ctx context.Context, i int64) error {
+			return w.WriteMessages(ctx, kafkago.Message{Topic: topic, Key: []byte(fmt.Sprint("k", i%64)), Value: body})
+		})
+	})
+}
+
+// latencies collects end-to-end latencies (publish time to handler).
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) { l.mu.Lock(); l.d = append(l.d, d); l.mu.Unlock() }
+
+func (l *latencies) report(b *testing.B) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.d) == 0 {
+		return
+	}
+	slices.Sort(l.d)
+	b.ReportMetric(float64(l.d[len(l.d)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(l.d[len(l.d)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// feed publishes n keyed 1 KiB messages with the raw writer, in batches.
+func feed(b *testing.B, cfg Config, topic string, n int) {
+	w := rawWriter(cfg)
+	defer w.Close()
+	body := make([]byte, benchBody)
+	for i := 0; i < n; i += 100 {
+		msgs := make([]kafkago.Message, 0, 100)
+		for j := i; j < min(i+100, n); j++ {
+			msgs = append(msgs, kafkago.Message{Topic: topic, Key: []byte(fmt.Sprint("k", j%256)), Value: body, Time: time.Now()})
+		}
+		if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+			b.Error(err)
+			return
+		}
+	}
+}
+
+// BenchmarkGroupConsume publishes b.N messages while a group member
+// consumes and commits them; latency is from the record's timestamp to the
+// handler.
+func BenchmarkGroupConsume(b *testing.B) {
+	b.Run("busline", func(b *testing.B) {
+		cfg := benchConfig(b)
+		topic := newTopic(b, cfg, testPartitions)
+		var lat latencies
+		var n atomic.Int64
+		done := make(chan struct{})
+		s := newTestSubscriber(b, cfg)
+		subscribe(b, s, topic, func(_ context.Context, m *bus.Message) error {
+			var km kafkago.Message
+			m.As(&km)
+			lat.add(time.Since(km.Time))
+			if n.Add(1) == int64(b.N) {
+				close(done)
+			}
+			return nil
+		}, bus.Group("bench"), bus.Concurrency(8))
+		b.SetBytes(benchBody)
+		b.ResetTimer()
+		go feed(b, cfg, topic, b.N)
+		waitDone(b, done)
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		lat.report(b)
+	})
+	b.Run("kafkago", func(b *testing.B) {
+		cfg := benchConfig(b)
+		topic := newTopic(b, cfg, testPartitions)
+		var lat latencies
+		r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: cfg.Brokers, GroupID: "bench", Topic: topic, StartOffset: kafkago.FirstOffset,
+			MinBytes: 1, MaxBytes: 10 << 20, MaxWait: cfg.MaxWait, CommitInterval: cfg.CommitInterval, HeartbeatInterval: cfg.HeartbeatInterval, SessionTimeout: cfg.SessionTimeout})
+		defer r.Close()
+		b.SetBytes(benchBody)
+		b.ResetTimer()
+		go feed(b, cfg, topic, b.N)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		for range b.N {
+			km, err := r.FetchMessage(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			lat.add(time.Since(km.Time))
+			if err := r.CommitMessages(ctx, km); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		lat.report(b)
+	})
+}
+
+// BenchmarkSlowHandler consumes with a 1ms handler on 4 partitions: the
+// rate follows the concurrency setting, not the partition count.
+func BenchmarkSlowHandler(b *testing.B) {
+	for _, conc := range []int{1, 4, 16, 64} {
+		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
+			cfg := benchConfig(b)
+			topic := newTopic(b, cfg, testPartitions)
+			var n atomic.Int64
+			done := make(chan struct{})
+			subscribe(b, newTestSubscriber(b, cfg), topic, func(context.Context, *bus.Message) error {
+				time.Sleep(time.Millisecond) // the simulated slow handler
+				if n.Add(1) == int64(b.N) {
+					close(done)
+				}
+				return nil
+			}, bus.Group("slow"), bus.Concurrency(conc))
+			b.ResetTimer()
+			go feed(b, cfg, topic, b.N)
+			waitDone(b, done)
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}
+
+func waitDone(b *testing.B, done <-chan struct{}) {
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		b.Fatal("consumption did not finish within 5 minutes")
+	}
+}
