@@ -74,6 +74,7 @@ func startWorkers(t *testing.T, url, queue, unit string) [2]*proc {
 
 func workqueueShare(t *testing.T, url string) {
 	queue := unique("wq-share")
+	cleanupAMQP(t, url, queue)
 	ws := startWorkers(t, url, queue, "10ms")
 	// Enough tasks that both workers get some even on Kafka, where tasks
 	// without a key land on random partitions and the two workers hold
@@ -109,6 +110,7 @@ func workqueueShare(t *testing.T, url string) {
 
 func workqueueKill(t *testing.T, url string) {
 	queue := unique("wq-kill")
+	cleanupAMQP(t, url, queue)
 	// 40 dots of 100ms: the task runs for 4s, long enough to kill its
 	// worker in the middle of it.
 	long := "Long task" + strings.Repeat(".", 40)
@@ -158,6 +160,7 @@ func TestEvents(t *testing.T) {
 			url := b.url(t)
 			topic := unique("events")
 			billing, shipping := unique("billing"), unique("shipping")
+			cleanupAMQP(t, url, topic, billing, shipping)
 			var members []*proc
 			for _, m := range []struct{ group, name string }{{billing, "billing-1"}, {billing, "billing-2"}, {shipping, "shipping-1"}} {
 				p := start(t, m.name, "events", nil, "consume", "-url", url, "-topic", topic, "-group", m.group, "-name", m.name)
@@ -226,6 +229,7 @@ func TestNotifications(t *testing.T) {
 		t.Run(tc.b.name, func(t *testing.T) {
 			t.Parallel()
 			url, channel := tc.b.url(t), unique("notifications")
+			cleanupAMQP(t, url, channel)
 			var subs []*proc
 			for i := range 2 {
 				s := start(t, fmt.Sprintf("subscriber-%d", i+1), "notifications", nil, "subscribe", "-url", url, "-channel", channel, "-count", "1")
@@ -261,7 +265,9 @@ func TestSwap(t *testing.T) {
 				tc.url = kafkaURL(t)
 				tc.shown = tc.url
 			}
-			cfg, err := json.Marshal(map[string]string{"url": tc.url, "topic": unique("swap")})
+			topic := unique("swap")
+			cleanupAMQP(t, tc.url, topic)
+			cfg, err := json.Marshal(map[string]string{"url": tc.url, "topic": topic})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -299,7 +305,9 @@ func TestQuickstart(t *testing.T) {
 			if tc.url != "" {
 				env = []string{"BUS_URL=" + tc.url}
 			}
-			p := start(t, "quickstart", "quickstart", env, "-topic", unique("quickstart"))
+			topic := unique("quickstart")
+			cleanupAMQP(t, tc.url, topic)
+			p := start(t, "quickstart", "quickstart", env, "-topic", topic)
 			p.mustSucceed()
 			want := []string{
 				"busline quickstart on " + tc.shown,

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	amqp091 "github.com/rabbitmq/amqp091-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -323,4 +325,45 @@ func countPrefix(lines []string, prefix string) int {
 		}
 	}
 	return n
+}
+
+// cleanupAMQP deletes, once the test ends, the durable queues and
+// exchanges that the examples declared on RabbitMQ for topic and its
+// groups (nothing for other brokers' URLs).
+func cleanupAMQP(t *testing.T, url, topic string, groups ...string) {
+	if !strings.HasPrefix(url, "amqp://") {
+		return
+	}
+	t.Cleanup(func() {
+		conn, err := amqp091.Dial(amqpURL)
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		defer conn.Close()
+		queues := []string{topic, topic + ".dlq"}
+		for _, g := range groups {
+			queues = append(queues, topic+"."+g)
+		}
+		del := func(what, name string, f func(*amqp091.Channel) error) {
+			ch, err := conn.Channel()
+			if err != nil {
+				t.Errorf("cleanup: %v", err)
+				return
+			}
+			defer ch.Close()
+			if err := f(ch); err != nil && !errors.Is(err, amqp091.ErrClosed) {
+				var aerr *amqp091.Error
+				if !errors.As(err, &aerr) || aerr.Code != amqp091.NotFound {
+					t.Errorf("cleanup: delete %s %s: %v", what, name, err)
+				}
+			}
+		}
+		for _, q := range queues {
+			del("queue", q, func(ch *amqp091.Channel) error { _, err := ch.QueueDelete(q, false, false, false); return err })
+		}
+		for _, x := range []string{topic, topic + ".dlq"} {
+			del("exchange", x, func(ch *amqp091.Channel) error { return ch.ExchangeDelete(x, false, false) })
+		}
+	})
 }
