@@ -253,6 +253,52 @@ func TestRabbitMQWorkQueue(t *testing.T) {
 		worker.waitLine(" [x] Received Hello from Go.")
 		worker.waitLine(" [x] Done")
 	})
+	// A Node worker and a Go worker share one queue, and each takes over
+	// the task the other was killed in the middle of: neither acks early.
+	t.Run("node-killed-go-takes-over", func(t *testing.T) {
+		t.Parallel()
+		queue := unique("task_queue")
+		deleteQueues(t, queue, queue+".dlq")
+		argv, env := node(t, "amqp_worker.js")
+		env = append(env, "AMQP_URL="+amqpURL, "QUEUE="+queue)
+		nodeWorker := start(t, "node worker", env, argv...)
+		nodeWorker.waitLine(" [*] Waiting for messages in " + queue + ". To exit press CTRL+C")
+		// Three dots are three seconds of work for the seed's worker.
+		argv, _ = node(t, "amqp_producer.js", "Long task...")
+		start(t, "node producer", env, argv...).mustSucceed()
+		nodeWorker.waitLine(" [x] Received Long task...")
+		goWorker := start(t, "go worker", nil, filepath.Join(goBin, "workqueue"), "worker",
+			"-url", goURL, "-queue", queue, "-name", "go", "-unit", "10ms", "-count", "1")
+		goWorker.waitLine(" [go] Waiting for messages in " + queue + ". To exit press CTRL+C")
+		nodeWorker.kill()
+		if count(nodeWorker.Lines(), " [x] Done") != 0 {
+			t.Fatal("the node worker finished the task before it was killed")
+		}
+		goWorker.waitLine(" [go] Received 'Long task...'")
+		goWorker.waitLine(" [go] Done 'Long task...'")
+		goWorker.mustSucceed()
+	})
+
+	t.Run("go-killed-node-takes-over", func(t *testing.T) {
+		t.Parallel()
+		queue := unique("task_queue")
+		deleteQueues(t, queue, queue+".dlq")
+		goWorker := start(t, "go worker", nil, filepath.Join(goBin, "workqueue"), "worker",
+			"-url", goURL, "-queue", queue, "-name", "go", "-unit", "1s")
+		goWorker.waitLine(" [go] Waiting for messages in " + queue + ". To exit press CTRL+C")
+		start(t, "go producer", nil, filepath.Join(goBin, "workqueue"), "produce",
+			"-url", goURL, "-queue", queue, "Long task...").mustSucceed()
+		goWorker.waitLine(" [go] Received 'Long task...'")
+		argv, env := node(t, "amqp_worker.js")
+		nodeWorker := start(t, "node worker", append(env, "AMQP_URL="+amqpURL, "QUEUE="+queue), argv...)
+		nodeWorker.waitLine(" [*] Waiting for messages in " + queue + ". To exit press CTRL+C")
+		goWorker.kill()
+		if count(goWorker.Lines(), " [go] Done 'Long task...'") != 0 {
+			t.Fatal("the go worker finished the task before it was killed")
+		}
+		nodeWorker.waitLine(" [x] Received Long task...")
+		nodeWorker.waitLine(" [x] Done")
+	})
 }
 
 // TestKafkaConsumerGroup: the seed's kafkajs producer and consumer group

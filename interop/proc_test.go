@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -170,6 +171,15 @@ func (p *proc) mustSucceed() {
 	if err := p.waitExit(); err != nil {
 		p.t.Fatalf("%s: %v; stderr: %s", p.name, err, p.Stderr())
 	}
+}
+
+// kill sends SIGKILL: the process gets no chance to ack or clean up.
+func (p *proc) kill() {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		p.t.Fatalf("kill %s: %v", p.name, err)
+	}
+	_ = p.waitExit()
 }
 
 // count returns how many lines equal want.
