@@ -1,0 +1,260 @@
+package amqp_test
+
+import (
+	"context"
+	"encoding/binary"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/busline/bus"
+)
+
+// The benchmarks do the same durable work with busline and with the raw
+// client side by side: 1 KiB persistent messages to a durable queue on the
+// default exchange, with publisher confirms. Run them with
+//
+//	go test -run xxx -bench . -benchtime 20000x ./amqp/
+
+const benchBody = 1024
+
+func benchQueue(b *testing.B) string {
+	q := uniqueTopic(b)
+	ch := rawChannel(b)
+	if _, err := ch.QueueDeclare(q, true, false, false, false, nil); err != nil {
+		b.Fatal(err)
+	}
+	return q
+}
+
+func payload() []byte { return make([]byte, benchBody) }
+
+func reportRate(b *testing.B, n int, d time.Duration) {
+	b.ReportMetric(float64(n)/d.Seconds(), "msgs/s")
+}
+
+// rawConfirmChannel is a raw channel in confirm mode with its confirms.
+func rawConfirmChannel(b *testing.B) (*amqp091.Channel, chan amqp091.Confirmation) {
+	ch := rawChannel(b)
+	if err := ch.Confirm(false); err != nil {
+		b.Fatal(err)
+	}
+	return ch, ch.NotifyPublish(make(chan amqp091.Confirmation, 20000))
+}
+
+func BenchmarkPublishBatch(b *testing.B) {
+	for _, size := range []int{100, 1000} {
+		b.Run("busline/batch="+itoa(size), func(b *testing.B) {
+			q := benchQueue(b)
+			pub := newPublisher(b, mustConfig(b, "topology=workqueue"))
+			body := payload()
+			ctx := context.Background()
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < b.N; i += size {
+				n := min(size, b.N-i)
+				ms := make([]*bus.Message, n)
+				for j := range ms {
+					ms[j] = &bus.Message{Body: body}
+				}
+				if err := pub.Publish(ctx, q, ms...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportRate(b, b.N, time.Since(start))
+		})
+		b.Run("raw/batch="+itoa(size), func(b *testing.B) { rawBatch(b, size, false) })
+		b.Run("raw-same-envelope/batch="+itoa(size), func(b *testing.B) { rawBatch(b, size, true) })
+	}
+}
+
+// rawBatch publishes in batches with the raw client; with envelope, each
+// message carries the same properties and headers busline writes.
+func rawBatch(b *testing.B, size int, envelope bool) {
+	q := benchQueue(b)
+	ch, confirms := rawConfirmChannel(b)
+	body := payload()
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i += size {
+		n := min(size, b.N-i)
+		for range n {
+			p := amqp091.Publishing{DeliveryMode: amqp091.Persistent, Body: body}
+			if envelope {
+				now := time.Now()
+				p.MessageId = uuid.NewString()
+				p.Timestamp = now
+				p.Type = bus.DefaultType
+				p.AppId = bus.DefaultSource
+				p.Headers = amqp091.Table{"cloudEvents_specversion": "1.0", "cloudEvents_time": now.UTC().Format(time.RFC3339Nano)}
+			}
+			if err := ch.PublishWithContext(ctx, "", q, true, false, p); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for range n {
+			if c := <-confirms; !c.Ack {
+				b.Fatal("nack")
+			}
+		}
+	}
+	reportRate(b, b.N, time.Since(start))
+}
+
+func BenchmarkPublishConcurrent(b *testing.B) {
+	const workers = 16
+	b.Run("busline/16-single-publishers", func(b *testing.B) {
+		q := benchQueue(b)
+		pub := newPublisher(b, mustConfig(b, "topology=workqueue"))
+		body := payload()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		b.ResetTimer()
+		start := time.Now()
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for next.Add(1) <= int64(b.N) {
+					if err := pub.Publish(context.Background(), q, &bus.Message{Body: body}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		reportRate(b, b.N, time.Since(start))
+	})
+	b.Run("raw/one-confirm-per-message", func(b *testing.B) {
+		q := benchQueue(b)
+		ch, confirms := rawConfirmChannel(b)
+		body := payload()
+		b.ResetTimer()
+		start := time.Now()
+		for range b.N {
+			if err := ch.PublishWithContext(context.Background(), "", q, true, false, amqp091.Publishing{
+				DeliveryMode: amqp091.Persistent, Body: body}); err != nil {
+				b.Fatal(err)
+			}
+			if c := <-confirms; !c.Ack {
+				b.Fatal("nack")
+			}
+		}
+		reportRate(b, b.N, time.Since(start))
+	})
+}
+
+// stamped returns a 1 KiB body that starts with the current time.
+func stamped() []byte {
+	p := payload()
+	binary.BigEndian.PutUint64(p, uint64(time.Now().UnixNano()))
+	return p
+}
+
+func latency(body []byte) time.Duration {
+	return time.Duration(time.Now().UnixNano() - int64(binary.BigEndian.Uint64(body)))
+}
+
+func reportLatency(b *testing.B, lat []time.Duration) {
+	slices.Sort(lat)
+	if len(lat) == 0 {
+		return
+	}
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
+}
+
+// BenchmarkEndToEnd publishes in batches of 100 while one subscriber with
+// a prefetch of 64 acks every message; latency is publish to handler.
+func BenchmarkEndToEnd(b *testing.B) {
+	const batch, prefetch = 100, 64
+	b.Run("busline", func(b *testing.B) {
+		q := benchQueue(b)
+		cfg := mustConfig(b, "topology=workqueue")
+		pub, sub := newPublisher(b, cfg), newSubscriber(b, cfg)
+		lat := make([]time.Duration, 0, b.N)
+		var mu sync.Mutex
+		done := make(chan struct{})
+		subscribe(b, sub, q, func(_ context.Context, m *bus.Message) error {
+			mu.Lock()
+			lat = append(lat, latency(m.Body))
+			if len(lat) == b.N {
+				close(done)
+			}
+			mu.Unlock()
+			return nil
+		}, bus.Group(q), bus.Concurrency(prefetch))
+		b.ResetTimer()
+		start := time.Now()
+		for i := 0; i < b.N; i += batch {
+			ms := make([]*bus.Message, min(batch, b.N-i))
+			for j := range ms {
+				ms[j] = &bus.Message{Body: stamped()}
+			}
+			if err := pub.Publish(context.Background(), q, ms...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		select {
+		case <-done:
+		case <-time.After(5 * time.Minute):
+			b.Fatal("not all messages consumed")
+		}
+		reportRate(b, b.N, time.Since(start))
+		mu.Lock()
+		reportLatency(b, lat)
+		mu.Unlock()
+	})
+	b.Run("raw", func(b *testing.B) {
+		q := benchQueue(b)
+		cch := rawChannel(b)
+		if err := cch.Qos(prefetch, 0, false); err != nil {
+			b.Fatal(err)
+		}
+		deliveries, err := cch.Consume(q, "", false, false, false, false, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat := make([]time.Duration, 0, b.N)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for d := range deliveries {
+				lat = append(lat, latency(d.Body))
+				_ = d.Ack(false)
+				if len(lat) == b.N {
+					return
+				}
+			}
+		}()
+		ch, confirms := rawConfirmChannel(b)
+		b.ResetTimer()
+		start := time.Now()
+		for i := 0; i < b.N; i += batch {
+			n := min(batch, b.N-i)
+			for range n {
+				if err := ch.PublishWithContext(context.Background(), "", q, true, false, amqp091.Publishing{
+					DeliveryMode: amqp091.Persistent, Body: stamped()}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for range n {
+				<-confirms
+			}
+		}
+		select {
+		case <-done:
+		case <-time.After(5 * time.Minute):
+			b.Fatal("not all messages consumed")
+		}
+		reportRate(b, b.N, time.Since(start))
+		reportLatency(b, lat)
+	})
+}
