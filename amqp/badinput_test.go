@@ -37,10 +37,10 @@ func TestBadInput(t *testing.T) {
 		{"unreachable", "amqp://guest:" + secret + "@127.0.0.1:" + itoa(closedPort) + "/", bus.ErrUnreachable, "cannot reach"},
 		{"unknown parameter", "amqp://guest:" + secret + "@127.0.0.1:5672/?prefetch=3", bus.ErrInvalid, "prefetch"},
 		{"bad topology", "amqp://127.0.0.1/?topology=star", bus.ErrInvalid, "topology"},
-		{"missing TLS file", "amqps://guest:" + secret + "@127.0.0.1:5671/?tls_ca=/no/such/ca.pem", bus.ErrInvalid, "tls_ca"},
-		{"TLS file without a certificate", "amqps://guest:" + secret + "@127.0.0.1:5671/?tls_ca=" + notPEM, bus.ErrInvalid, "no PEM certificate"},
-		{"TLS key without cert", "amqps://127.0.0.1/?tls_key=" + notPEM, bus.ErrInvalid, "tls_cert"},
-		{"TLS parameter on amqp", "amqp://127.0.0.1/?tls_ca=" + notPEM, bus.ErrInvalid, "amqps"},
+		{"missing TLS file", "amqps://guest:" + secret + "@127.0.0.1:5671/?tls_ca_file=/no/such/ca.pem", bus.ErrInvalid, "tls_ca_file"},
+		{"TLS file without a certificate", "amqps://guest:" + secret + "@127.0.0.1:5671/?tls_ca_file=" + notPEM, bus.ErrInvalid, "no PEM certificate"},
+		{"TLS key without cert", "amqps://127.0.0.1/?tls_key_file=" + notPEM, bus.ErrInvalid, "tls_cert_file"},
+		{"TLS parameter on amqp", "amqp://127.0.0.1/?tls_ca_file=" + notPEM, bus.ErrInvalid, "amqps"},
 		{"bad duration", "amqp://127.0.0.1/?heartbeat=often", bus.ErrInvalid, "heartbeat"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,16 +2,15 @@ package amqp
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/internal/tlsconf"
 	"github.com/busline/bus/internal/urlparam"
 )
 
@@ -85,15 +84,15 @@ type Config struct {
 	// Default: busline.
 	ConnectionName string
 
-	// TLSCA is a PEM file of CA certificates to trust instead of the system
-	// pool, for amqps URLs (tls_ca=). Default: the system pool.
-	TLSCA string
-	// TLSCert is a PEM client certificate file for mutual TLS; it needs
-	// TLSKey (tls_cert=). Default: none.
-	TLSCert string
-	// TLSKey is the PEM private key file of TLSCert (tls_key=).
+	// TLSCAFile is a PEM file of CA certificates to trust instead of the system
+	// pool, for amqps URLs (tls_ca_file=). Default: the system pool.
+	TLSCAFile string
+	// TLSCertFile is a PEM client certificate file for mutual TLS; it needs
+	// TLSKeyFile (tls_cert_file=). Default: none.
+	TLSCertFile string
+	// TLSKeyFile is the PEM private key file of TLSCertFile (tls_key_file=).
 	// Default: none.
-	TLSKey string
+	TLSKeyFile string
 	// TLSServerName overrides the host name checked against the server's
 	// certificate (tls_server_name=). Default: the URL's host.
 	TLSServerName string
@@ -159,8 +158,8 @@ func (c Config) validate() error {
 	if c.MaxInFlight < 1 || c.MaxBodyBytes < 1 || c.Heartbeat < 0 || c.DialTimeout < 0 || c.ReconnectMin < 0 || c.ReconnectMax < c.ReconnectMin {
 		return fmt.Errorf("amqp: %w: max_in_flight and max_body_bytes must be positive, durations not negative, reconnect_max >= reconnect_min", bus.ErrInvalid)
 	}
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		return fmt.Errorf("amqp: %w: tls_cert and tls_key go together", bus.ErrInvalid)
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return fmt.Errorf("amqp: %w: tls_cert_file and tls_key_file go together", bus.ErrInvalid)
 	}
 	return nil
 }
@@ -192,14 +191,14 @@ func parseURL(u *url.URL) (Config, error) {
 	p.Int("max_in_flight", &c.MaxInFlight, 1)
 	p.Int("max_body_bytes", &c.MaxBodyBytes, 1)
 	p.String("connection_name", &c.ConnectionName)
-	p.File("tls_ca", &c.TLSCA)
-	p.File("tls_cert", &c.TLSCert)
-	p.File("tls_key", &c.TLSKey)
+	p.File("tls_ca_file", &c.TLSCAFile)
+	p.File("tls_cert_file", &c.TLSCertFile)
+	p.File("tls_key_file", &c.TLSKeyFile)
 	p.String("tls_server_name", &c.TLSServerName)
 	if err := p.Err(); err != nil {
 		return Config{}, err
 	}
-	if u.Scheme == Scheme && (c.TLSCA != "" || c.TLSCert != "" || c.TLSKey != "" || c.TLSServerName != "") {
+	if u.Scheme == Scheme && (c.TLSCAFile != "" || c.TLSCertFile != "" || c.TLSKeyFile != "" || c.TLSServerName != "") {
 		return Config{}, fmt.Errorf("amqp: %w: tls_* parameters need an amqps:// URL", bus.ErrInvalid)
 	}
 	base := *u
@@ -219,27 +218,9 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 	if uri.Scheme != SchemeTLS {
 		return nil, nil
 	}
-	t := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: uri.Host}
+	name := uri.Host
 	if c.TLSServerName != "" {
-		t.ServerName = c.TLSServerName
+		name = c.TLSServerName
 	}
-	if c.TLSCA != "" {
-		pem, err := os.ReadFile(c.TLSCA)
-		if err != nil {
-			return nil, fmt.Errorf("amqp: %w: tls_ca: %w", bus.ErrInvalid, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("amqp: %w: tls_ca %q holds no PEM certificate", bus.ErrInvalid, c.TLSCA)
-		}
-		t.RootCAs = pool
-	}
-	if c.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
-		if err != nil {
-			return nil, fmt.Errorf("amqp: %w: tls_cert/tls_key: %w", bus.ErrInvalid, err)
-		}
-		t.Certificates = []tls.Certificate{cert}
-	}
-	return t, nil
+	return tlsconf.Files{CAFile: c.TLSCAFile, CertFile: c.TLSCertFile, KeyFile: c.TLSKeyFile, ServerName: name}.Config("amqp")
 }

@@ -8,7 +8,7 @@
 // # URLs
 //
 //	amqp://user:password@host:5672/vhost?topology=workqueue&queue_type=quorum
-//	amqps://user:password@host:5671/vhost?tls_ca=/etc/ca.pem&tls_cert=/etc/c.pem&tls_key=/etc/c.key
+//	amqps://user:password@host:5671/vhost?tls_ca_file=/etc/ca.pem&tls_cert_file=/etc/c.pem&tls_key_file=/etc/c.key
 //
 // The user, password, host, port and vhost go to the broker as
 // amqp091-go reads them (an empty path is the vhost "/"; write %2F for it

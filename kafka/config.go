@@ -3,12 +3,10 @@ package kafka
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/internal/tlsconf"
 	"github.com/busline/bus/internal/urlparam"
 )
 
@@ -311,24 +310,10 @@ func newConn(cfg Config) (*conn, error) {
 	cfg = cfg.withDefaults()
 	c := &conn{cfg: cfg}
 	if cfg.TLS {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLSServerName, InsecureSkipVerify: cfg.TLSInsecureSkipVerify} //nolint:gosec // opt-in, documented as tests only
-		if cfg.TLSCAFile != "" {
-			pem, err := os.ReadFile(cfg.TLSCAFile)
-			if err != nil {
-				return nil, fmt.Errorf("kafka: %w: tls_ca_file: %w", bus.ErrInvalid, err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("kafka: %w: tls_ca_file %q holds no PEM certificate", bus.ErrInvalid, cfg.TLSCAFile)
-			}
-			tc.RootCAs = pool
-		}
-		if cfg.TLSCertFile != "" {
-			cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("kafka: %w: tls client certificate: %w", bus.ErrInvalid, err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
+		tc, err := tlsconf.Files{CAFile: cfg.TLSCAFile, CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile,
+			ServerName: cfg.TLSServerName, InsecureSkipVerify: cfg.TLSInsecureSkipVerify}.Config("kafka")
+		if err != nil {
+			return nil, err
 		}
 		c.tls = tc
 	}

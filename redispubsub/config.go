@@ -3,12 +3,10 @@ package redispubsub
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/internal/tlsconf"
 	"github.com/busline/bus/internal/urlparam"
 )
 
@@ -310,31 +309,14 @@ func (cfg Config) tlsConfig() (*tls.Config, error) {
 	if !cfg.TLS {
 		return nil, nil
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLSServerName, InsecureSkipVerify: cfg.TLSInsecureSkipVerify}
-	if tc.ServerName == "" {
+	name := cfg.TLSServerName
+	if name == "" {
 		if host, _, err := net.SplitHostPort(cfg.Addr); err == nil {
-			tc.ServerName = host
+			name = host
 		}
 	}
-	if cfg.TLSCAFile != "" {
-		pem, err := os.ReadFile(cfg.TLSCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("redispubsub: %w: tls_ca_file: %w", bus.ErrInvalid, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("redispubsub: %w: tls_ca_file %q holds no PEM certificate", bus.ErrInvalid, cfg.TLSCAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if cfg.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("redispubsub: %w: client certificate: %w", bus.ErrInvalid, err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
+	return tlsconf.Files{CAFile: cfg.TLSCAFile, CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile,
+		ServerName: name, InsecureSkipVerify: cfg.TLSInsecureSkipVerify}.Config("redispubsub")
 }
 
 // newClient builds the go-redis client cfg describes and checks that the
