@@ -167,6 +167,9 @@ func TestEvents(t *testing.T) {
 				p.waitLine(fmt.Sprintf("[%s] ready in group %s", m.name, m.group))
 				members = append(members, p)
 			}
+			// The keys order-1 ... order-8 hash (murmur2) to all three
+			// Kafka partitions, so both billing members get events however
+			// the group splits the partitions.
 			const orders, steps = 8, 5
 			prod := start(t, "producer", "events", nil, "produce", "-url", url, "-topic", topic,
 				"-orders", fmt.Sprint(orders), "-steps", fmt.Sprint(steps))
