@@ -51,12 +51,21 @@ func TestBinaryRoundTrip(t *testing.T) {
 }
 
 func TestStructuredRoundTrip(t *testing.T) {
-	for _, body := range [][]byte{sample().Body, []byte(`{"a":[1,2]}`), nil, {}} {
+	for _, c := range []struct {
+		body []byte
+		ct   string
+		want string // a fragment of the document
+	}{
+		{sample().Body, "application/octet-stream", `"data_base64":`},
+		{[]byte(`{"a":[1,2]}`), "application/json", `"data":{"a":[1,2]}`},
+		{[]byte("héllo \"x\"\n"), "text/plain; charset=utf-8", `"data":"héllo \"x\"\n"`},
+		{[]byte{0xff}, "text/plain", `"data_base64":`},
+		{nil, "", `"type"`},
+		{[]byte{}, "", `"data_base64":""`},
+	} {
 		m := sample()
-		m.Body = body
-		if body != nil && len(body) > 0 && body[0] == '{' {
-			m.ContentType = "application/json"
-		}
+		m.Body, m.ContentType = c.body, c.ct
+		require.Contains(t, string(MarshalStructured(m)), c.want)
 		var got bus.Message
 		require.NoError(t, UnmarshalStructured(MarshalStructured(m), &got))
 		equal(t, m, &got)

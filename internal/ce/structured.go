@@ -48,9 +48,16 @@ func isJSON(ct string) bool {
 	return ct == "application/json" || ct == "text/json" || strings.HasSuffix(ct, "+json")
 }
 
+// isText reports whether a content type is text, so a UTF-8 Body can be
+// embedded as a JSON string that plain JSON readers can use.
+func isText(ct string) bool {
+	return strings.HasPrefix(strings.TrimSpace(strings.ToLower(ct)), "text/")
+}
+
 // MarshalStructured encodes m as a structured mode CloudEvents JSON
 // document. Body is embedded as "data" when ContentType is JSON and Body is
-// valid JSON, and as "data_base64" otherwise, so any bytes round-trip.
+// valid JSON, as a "data" string when ContentType is text/* and Body is
+// valid UTF-8, and as "data_base64" otherwise, so any bytes round-trip.
 func MarshalStructured(m *bus.Message) []byte {
 	b := make([]byte, 0, 160+len(m.Body)*4/3)
 	b = append(b, `{"specversion":"1.0","id":`...)
@@ -96,10 +103,14 @@ func MarshalStructured(m *bus.Message) []byte {
 		b = appendString(b, string(enc))
 	}
 	if m.Body != nil {
-		if isJSON(m.ContentType) && json.Valid(m.Body) {
+		switch {
+		case isJSON(m.ContentType) && json.Valid(m.Body):
 			b = append(b, `,"data":`...)
 			b = append(b, m.Body...)
-		} else {
+		case isText(m.ContentType) && utf8.Valid(m.Body):
+			b = append(b, `,"data":`...)
+			b = appendString(b, string(m.Body))
+		default:
 			b = append(b, `,"data_base64":"`...)
 			b = base64.StdEncoding.AppendEncode(b, m.Body)
 			b = append(b, '"')
@@ -242,6 +253,12 @@ func appendString(b []byte, s string) []byte {
 			switch {
 			case c == '"' || c == '\\':
 				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c == '\r':
+				b = append(b, '\\', 'r')
 			case c < 0x20:
 				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 			default:
