@@ -203,7 +203,9 @@ func WithLogger(l *slog.Logger) SubscribeOption { return func(c *SubscribeConfig
 
 // NewSubscribeConfig checks a Subscribe call's arguments and resolves its
 // options, filling the documented defaults. It is what every adapter's
-// Subscribe runs first; the error wraps ErrInvalid.
+// Subscribe runs first; the error wraps ErrInvalid. An adapter passes
+// WithLogger(its own logger) ahead of the caller's options, so that a
+// caller's WithLogger wins.
 func NewSubscribeConfig(topic string, h Handler, opts ...SubscribeOption) (SubscribeConfig, error) {
 	cfg := SubscribeConfig{Concurrency: DefaultConcurrency, Retry: DefaultRetry}
 	if err := ValidateTopic(topic); err != nil {

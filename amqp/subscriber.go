@@ -57,12 +57,9 @@ func NewSubscriber(ctx context.Context, cfg Config) (*Subscriber, error) {
 // other arguments) are returned; after it, a lost connection or channel is
 // re-established with backoff and the subscription resumes on its own.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler, opts ...bus.SubscribeOption) error {
-	sc, err := bus.NewSubscribeConfig(topic, h, opts...)
+	sc, err := bus.NewSubscribeConfig(topic, h, append([]bus.SubscribeOption{bus.WithLogger(s.cfg.Logger)}, opts...)...)
 	if err != nil {
 		return fmt.Errorf("amqp: subscribe to %q: %w", topic, err)
-	}
-	if sc.Logger == bus.DiscardLogger {
-		sc.Logger = s.cfg.Logger
 	}
 	if err := s.topo.checkGroup(topic, sc.Group); err != nil {
 		return err

@@ -138,6 +138,10 @@ func (p *Publisher) ensureTopic(ctx context.Context, topic string) error {
 	return nil
 }
 
+// partitionKeyHeader is left out of records: the record key is the
+// partition key.
+const partitionKeyHeader = ce.KafkaPrefix + ce.AttrPartitionKey
+
 // encode maps m onto a Kafka record in CloudEvents binary content mode.
 func encode(topic string, m *bus.Message) kafkago.Message {
 	km := kafkago.Message{Topic: topic, Value: m.Body, Time: m.Time}
@@ -145,8 +149,17 @@ func encode(topic string, m *bus.Message) kafkago.Message {
 		km.Key = []byte(m.Key)
 	}
 	km.Headers = make([]kafkago.Header, 0, 8+len(m.Metadata))
+	// Header values share one buffer: one allocation per record instead of
+	// one per header. A slice keeps pointing at the array it was cut from
+	// when append moves on to a bigger one, so earlier values stay intact.
+	buf := make([]byte, 0, 128)
 	ce.EncodeBinary(m, ce.KafkaPrefix, func(k, v string) {
-		km.Headers = append(km.Headers, kafkago.Header{Key: k, Value: []byte(v)})
+		if k == partitionKeyHeader {
+			return // the record key carries it (the Kafka binding's rule)
+		}
+		start := len(buf)
+		buf = append(buf, v...)
+		km.Headers = append(km.Headers, kafkago.Header{Key: k, Value: buf[start:len(buf):len(buf)]})
 	})
 	if m.ContentType != "" {
 		km.Headers = append(km.Headers, kafkago.Header{Key: ce.ContentTypeHeader, Value: []byte(m.ContentType)})

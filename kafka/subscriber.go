@@ -65,12 +65,9 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 		return fmt.Errorf("kafka: subscribe: %w", err)
 	}
 	defer leave()
-	sc, err := bus.NewSubscribeConfig(topic, h, opts...)
+	sc, err := bus.NewSubscribeConfig(topic, h, append([]bus.SubscribeOption{bus.WithLogger(s.c.cfg.Logger)}, opts...)...)
 	if err != nil {
 		return fmt.Errorf("kafka: subscribe: %w", err)
-	}
-	if sc.Logger == bus.DiscardLogger {
-		sc.Logger = s.c.cfg.Logger
 	}
 	wctx, cancel := s.state.WorkContext(ctx)
 	defer cancel()

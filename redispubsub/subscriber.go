@@ -121,7 +121,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 		return fmt.Errorf("redispubsub: subscribe: %w", err)
 	}
 	defer leave()
-	sc, err := bus.NewSubscribeConfig(topic, h, opts...)
+	sc, err := bus.NewSubscribeConfig(topic, h, append([]bus.SubscribeOption{bus.WithLogger(s.cfg.Logger)}, opts...)...)
 	if err != nil {
 		return fmt.Errorf("redispubsub: subscribe to %q: %w", topic, err)
 	}

@@ -46,22 +46,50 @@ const ContentTypeHeader = "content-type"
 // StructuredContentType is the media type of structured mode documents.
 const StructuredContentType = "application/cloudevents+json"
 
+// headerNames are the attribute header names of one binding prefix,
+// computed once so that encoding does not concatenate strings per message.
+type headerNames struct {
+	specVersion, id, source, typ, time, subject, partitionKey string
+}
+
+func namesFor(prefix string) *headerNames {
+	return &headerNames{
+		specVersion: prefix + AttrSpecVersion, id: prefix + AttrID, source: prefix + AttrSource,
+		typ: prefix + AttrType, time: prefix + AttrTime, subject: prefix + AttrSubject,
+		partitionKey: prefix + AttrPartitionKey,
+	}
+}
+
+var (
+	kafkaNames = namesFor(KafkaPrefix)
+	amqpNames  = namesFor(AMQPPrefix)
+)
+
 // EncodeBinary calls set once for each attribute header of m, named with
 // prefix ("ce_id", ...), and once for each metadata entry under its own
 // key. ContentType is not included: each binding carries it natively.
 func EncodeBinary(m *bus.Message, prefix string, set func(key, value string)) {
-	set(prefix+AttrSpecVersion, SpecVersion)
-	set(prefix+AttrID, m.ID)
-	set(prefix+AttrSource, m.Source)
-	set(prefix+AttrType, m.Type)
+	var n *headerNames
+	switch prefix {
+	case KafkaPrefix:
+		n = kafkaNames
+	case AMQPPrefix:
+		n = amqpNames
+	default:
+		n = namesFor(prefix)
+	}
+	set(n.specVersion, SpecVersion)
+	set(n.id, m.ID)
+	set(n.source, m.Source)
+	set(n.typ, m.Type)
 	if !m.Time.IsZero() {
-		set(prefix+AttrTime, m.Time.UTC().Format(time.RFC3339Nano))
+		set(n.time, m.Time.UTC().Format(time.RFC3339Nano))
 	}
 	if m.Subject != "" {
-		set(prefix+AttrSubject, m.Subject)
+		set(n.subject, m.Subject)
 	}
 	if m.Key != "" {
-		set(prefix+AttrPartitionKey, m.Key)
+		set(n.partitionKey, m.Key)
 	}
 	for k, v := range m.Metadata {
 		set(k, v)
