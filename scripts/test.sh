@@ -66,8 +66,19 @@ ensure_rabbitmq() {
 	log "rabbitmq answers on 127.0.0.1:5672"
 }
 
+ensure_node() {
+	# The interop test runs the seed's Node.js programs (npm packages come
+	# from the npm registry at test time).
+	if command -v node >/dev/null && command -v npm >/dev/null; then
+		log "node $(node --version) and npm $(npm --version) present"
+		return
+	fi
+	apt_install nodejs npm
+}
+
 ensure_redis
 ensure_rabbitmq
+ensure_node
 
 log "go vet ./..."
 go vet ./...
