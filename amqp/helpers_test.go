@@ -31,7 +31,7 @@ func uniqueTopic(t testing.TB) string {
 }
 
 // deleteTopic removes the exchanges and queues busline declares for topic
-// and its dead letter topic, group queues included.
+// and its dead letter topics, group queues included.
 func deleteTopic(t testing.TB, topic string) {
 	c, err := amqp091.Dial(brokerURL)
 	if err != nil {
@@ -39,7 +39,10 @@ func deleteTopic(t testing.TB, topic string) {
 		return
 	}
 	defer c.Close()
-	for _, name := range []string{topic, topic + bus.DeadLetterSuffix} {
+	// A subscription to the dead letter topic declares a dead letter topic
+	// of its own.
+	dl := topic + bus.DeadLetterSuffix
+	for _, name := range []string{topic, dl, dl + bus.DeadLetterSuffix} {
 		for _, q := range append([]string{name}, groupQueues(name)...) {
 			if ch, err := c.Channel(); err == nil {
 				_, _ = ch.QueueDelete(q, false, false, false)

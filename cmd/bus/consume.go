@@ -15,7 +15,8 @@ import (
 func consumeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("consume", "TOPIC",
 		"Prints the messages received from TOPIC until -count messages arrived, -timeout\n"+
-			"passed with none, or an interrupt. Without -group it is a broadcast subscriber.", stderr)
+			"passed with none, or an interrupt. Without -group it is a broadcast subscriber.\n"+
+			"Once the subscription is live it writes \"bus: consuming TOPIC\" to standard error.", stderr)
 	c.timeout = 0
 	c.fs.Lookup("timeout").DefValue = "0"
 	c.fs.Lookup("timeout").Usage = "stop after this long without a message (0: never)"
@@ -67,7 +68,10 @@ func consumeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		return nil
 	}
-	opts := []bus.SubscribeOption{bus.WithRetry(bus.RetryForever(time.Second, time.Second))}
+	// The ready line goes to standard error, so that scripts can wait for
+	// it and standard output holds only messages.
+	opts := []bus.SubscribeOption{bus.WithRetry(bus.RetryForever(time.Second, time.Second)),
+		bus.OnReady(func() { fmt.Fprintf(stderr, "bus: consuming %s\n", topic) })}
 	if *group != "" {
 		opts = append(opts, bus.Group(*group))
 	}

@@ -26,6 +26,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/busline/bus"
+	_ "github.com/busline/bus/amqp"
 	_ "github.com/busline/bus/kafka"
 	_ "github.com/busline/bus/mem"
 	_ "github.com/busline/bus/redispubsub"

@@ -14,10 +14,16 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	amqp091 "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/busline/bus/internal/testbroker"
 )
 
-const redisURL = "redis://127.0.0.1:6379/0"
+const (
+	redisURL = "redis://127.0.0.1:6379/0"
+	amqpURL  = "amqp://guest:guest@127.0.0.1:5672/"
+)
 
 // syncBuffer is a bytes.Buffer safe for a command writing while the test
 // reads.
@@ -83,7 +89,7 @@ func TestHelp(t *testing.T) {
 }
 
 func TestUnreachableBroker(t *testing.T) {
-	for _, url := range []string{"redis://127.0.0.1:1/0", "kafka://127.0.0.1:1/"} {
+	for _, url := range []string{"redis://127.0.0.1:1/0", "kafka://127.0.0.1:1/", "amqp://guest:guest@127.0.0.1:1/"} {
 		code, _, stderr := runCmd(t, "", "ping", "-timeout", "5s", "-url", url)
 		require.Equal(t, exitFail, code, stderr)
 		last := strings.Split(strings.TrimSpace(stderr), "\n")
@@ -97,34 +103,36 @@ func TestUnsupportedIsAFailure(t *testing.T) {
 	require.Contains(t, stderr, "unsupported operation")
 }
 
-// TestPublishConsume runs publish and consume against each broker that
-// needs no set-up: a consumer with -count, then a publisher from stdin.
+// brokers returns a URL for each broker the command is tested against.
+func brokers(t *testing.T) map[string]string {
+	return map[string]string{
+		"mem":   "mem://cmdtest",
+		"redis": redisURL,
+		"amqp":  amqpURL,
+		"kafka": testbroker.KafkaURL(t, "create_topics=true&topic_partitions=3"),
+	}
+}
+
+// TestPublishConsume runs consume with -count, waits for its ready line,
+// then publishes two lines from stdin, on every broker.
 func TestPublishConsume(t *testing.T) {
-	for _, url := range []string{"mem://cmdtest", redisURL} {
-		t.Run(url, func(t *testing.T) {
+	for name, url := range brokers(t) {
+		t.Run(name, func(t *testing.T) {
 			topic := "cmdtest-" + uuid.NewString()[:8]
+			if name == "amqp" {
+				cleanupAMQP(t, topic)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			var out, errb syncBuffer
-			done := make(chan int)
+			done := make(chan int, 1)
 			go func() {
 				done <- run(ctx, []string{"consume", "-url", url, "-count", "2", "-format", "json", topic}, nil, &out, &errb)
 			}()
-			// The subscription is live once ping on the same broker works
-			// and a probe reaches it; publish until the consumer has both.
-			deadline := time.Now().Add(30 * time.Second)
-			for !strings.Contains(out.String(), "second") && time.Now().Before(deadline) {
-				code, pout, perr := runCmd(t, "first\nsecond\n", "publish", "-url", url, "-key", "k", "-type", "cmd.test", "-meta", "a=b", topic)
-				require.Equal(t, exitOK, code, perr)
-				if strings.Contains(pout, "sent to 1 subscribers") {
-					break
-				}
-				select {
-				case code := <-done:
-					t.Fatalf("consume exited %d early: %s", code, errb.String())
-				case <-time.After(20 * time.Millisecond):
-				}
-			}
+			waitLine(t, &errb, "bus: consuming "+topic, done)
+			code, pout, perr := runCmd(t, "first\nsecond\n", "publish", "-url", url, "-key", "k", "-type", "cmd.test", "-meta", "a=b", topic)
+			require.Equal(t, exitOK, code, perr)
+			require.Len(t, strings.Split(strings.TrimSpace(pout), "\n"), 2, pout)
 			select {
 			case code := <-done:
 				require.Equal(t, exitOK, code, errb.String())
@@ -141,6 +149,64 @@ func TestPublishConsume(t *testing.T) {
 			require.Equal(t, "b", e.Metadata["a"])
 			require.Equal(t, topic, e.Topic)
 		})
+	}
+}
+
+// cleanupAMQP deletes, when the test ends, what subscribing to topic
+// declared on RabbitMQ: the topic's exchange and its durable dead letter
+// exchange and queue.
+func cleanupAMQP(t *testing.T, topic string) {
+	t.Cleanup(func() {
+		conn, err := amqp091.Dial(amqpURL)
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		defer conn.Close()
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		_, _ = ch.QueueDelete(topic+".dlq", false, false, false)
+		_ = ch.ExchangeDelete(topic+".dlq", false, false)
+		_ = ch.ExchangeDelete(topic, false, false)
+	})
+}
+
+// waitLine waits until buf holds line, failing if the command exits first
+// or a minute passes.
+func waitLine(t *testing.T, buf *syncBuffer, line string, exited <-chan int) {
+	t.Helper()
+	deadline := time.NewTimer(time.Minute)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !strings.Contains(buf.String(), line) {
+		select {
+		case code := <-exited:
+			t.Fatalf("command exited %d before %q: %s", code, line, buf.String())
+		case <-deadline.C:
+			t.Fatalf("no %q within a minute: %s", line, buf.String())
+		case <-tick.C:
+		}
+	}
+}
+
+// TestPingEveryBroker checks that ping answers on every broker, with a
+// group where the broker has groups.
+func TestPingEveryBroker(t *testing.T) {
+	for name, url := range brokers(t) {
+		args := []string{"ping", "-url", url, "-topic", "cmdtest-ping-" + uuid.NewString()[:8]}
+		if name == "kafka" || name == "mem" {
+			args = append(args, "-group", "pingers") // on RabbitMQ a group is a durable queue
+		}
+		if name == "amqp" {
+			cleanupAMQP(t, args[len(args)-1])
+		}
+		code, out, stderr := runCmd(t, "", args...)
+		require.Equal(t, exitOK, code, "%s: %s", name, stderr)
+		require.True(t, strings.HasPrefix(out, "ok "), out)
 	}
 }
 
