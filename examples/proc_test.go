@@ -19,7 +19,8 @@ import (
 	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
-	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/busline/bus/internal/testbroker"
 )
 
 // Broker addresses the example processes are pointed at. RabbitMQ and
@@ -29,21 +30,12 @@ const (
 	amqpURL  = "amqp://guest:guest@127.0.0.1:5672/"
 	redisURL = "redis://127.0.0.1:6379/0"
 
-	// envKafka names a real Kafka cluster (comma-separated host:port) to
-	// use instead of the embedded one.
-	envKafka = "BUS_KAFKA_BROKERS"
-
 	// wait bounds every wait for a line or an exit.
 	wait = 90 * time.Second
 )
 
 var (
 	binDir string // the example binaries, built once by TestMain
-
-	kafkaOnce  sync.Once
-	kafkaAddrs string
-	kafkaFake  *kfake.Cluster
-	kafkaErr   error
 )
 
 func TestMain(m *testing.M) {
@@ -66,11 +58,6 @@ func run(m *testing.M) int {
 		return 1
 	}
 	binDir = dir
-	defer func() {
-		if kafkaFake != nil {
-			kafkaFake.Close()
-		}
-	}()
 	return m.Run()
 }
 
@@ -80,20 +67,7 @@ func run(m *testing.M) int {
 // killed worker's tasks move on soon.
 func kafkaURL(t *testing.T) string {
 	t.Helper()
-	kafkaOnce.Do(func() {
-		if env := os.Getenv(envKafka); env != "" {
-			kafkaAddrs = env
-			return
-		}
-		kafkaFake, kafkaErr = kfake.NewCluster(kfake.NumBrokers(3))
-		if kafkaErr == nil {
-			kafkaAddrs = strings.Join(kafkaFake.ListenAddrs(), ",")
-		}
-	})
-	if kafkaErr != nil {
-		t.Fatalf("start kfake: %v", kafkaErr)
-	}
-	return "kafka://" + kafkaAddrs + "/?create_topics=true&topic_partitions=3&session_timeout=6s&heartbeat_interval=500ms"
+	return testbroker.KafkaURL(t, "create_topics=true&topic_partitions=3&session_timeout=6s&heartbeat_interval=500ms")
 }
 
 var seq atomic.Int64

@@ -23,18 +23,15 @@ import (
 	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/busline/bus/internal/testbroker"
 	goredis "github.com/redis/go-redis/v9"
-	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 const (
 	amqpURL   = "amqp://guest:guest@127.0.0.1:5672/"
 	redisAddr = "127.0.0.1:6379"
 	redisURL  = "redis://" + redisAddr + "/0"
-
-	// envKafka names a real Kafka cluster (comma-separated host:port) to
-	// use instead of the embedded one.
-	envKafka = "BUS_KAFKA_BROKERS"
 
 	// wait bounds every wait for a line, an exit or a broker condition.
 	wait = 60 * time.Second
@@ -46,11 +43,6 @@ var (
 	npmOnce sync.Once
 	nodeDir string // node_modules for the Node programs
 	npmErr  error
-
-	kafkaOnce    sync.Once
-	kafkaBrokers string
-	kafkaFake    *kfake.Cluster
-	kafkaErr     error
 )
 
 func TestMain(m *testing.M) {
@@ -73,11 +65,6 @@ func run(m *testing.M) int {
 		return 1
 	}
 	goBin = dir
-	defer func() {
-		if kafkaFake != nil {
-			kafkaFake.Close()
-		}
-	}()
 	return m.Run()
 }
 
@@ -160,27 +147,14 @@ func npmInstall() (string, error) {
 	return dir, nil
 }
 
-// kafka returns the bootstrap brokers ("host:port,...") of the embedded
-// kfake cluster (or of $BUS_KAFKA_BROKERS) and the busline URL for them.
-// Topics are created by the Go side (create_topics=true): kfake, like a
-// broker with auto.create.topics.enable=false, does not create a topic
+// kafka returns the bootstrap brokers ("host:port,...") of the test
+// cluster (embedded kfake, or $BUS_KAFKA_BROKERS) and the busline URL for
+// them. Topics are created by the Go side (create_topics=true): kfake, like
+// a broker with auto.create.topics.enable=false, does not create a topic
 // because a client asked for its metadata.
 func kafka(t *testing.T) (brokers, url string) {
 	t.Helper()
-	kafkaOnce.Do(func() {
-		if env := os.Getenv(envKafka); env != "" {
-			kafkaBrokers = env
-			return
-		}
-		kafkaFake, kafkaErr = kfake.NewCluster(kfake.NumBrokers(3))
-		if kafkaErr == nil {
-			kafkaBrokers = strings.Join(kafkaFake.ListenAddrs(), ",")
-		}
-	})
-	if kafkaErr != nil {
-		t.Fatalf("start kfake: %v", kafkaErr)
-	}
-	return kafkaBrokers, "kafka://" + kafkaBrokers + "/?create_topics=true&topic_partitions=3"
+	return strings.Join(testbroker.KafkaAddrs(t), ","), testbroker.KafkaURL(t, "create_topics=true&topic_partitions=3")
 }
 
 var seq atomic.Int64
