@@ -51,11 +51,14 @@
 // Where a new group starts is StartEarliest unless StartFrom says
 // otherwise. Each adapter's Capabilities say which guarantees hold:
 //
-//	             groups  broadcast  durable groups  survives restart  ordered by key  delivery
-//	mem          yes     yes        yes (process)   no                yes             at-least-once in process
-//	amqp         yes     yes        yes             yes               see package     at-least-once
-//	kafka        yes     yes        yes             yes               yes             at-least-once
-//	redispubsub  no      yes        no              no                see package     at-most-once
+//	             groups  broadcast  durable groups  survives restart  ordered by key        delivery
+//	mem          yes     yes        yes (process)   no                yes                   at-least-once in process
+//	amqp         yes     yes [1]    yes             yes               within a subscription at-least-once
+//	kafka        yes     yes        yes             yes               yes                   at-least-once
+//	redispubsub  no      yes        no              no                within a subscription at-most-once
+//
+// [1] Not in the amqp adapter's work-queue topology, where the queue named
+// after the topic is the topic's only group (Capabilities.SingleGroup).
 //
 // Close and Shutdown drain: they stop taking messages, wait for running
 // handlers (Close for at most DefaultCloseTimeout, Shutdown until its
