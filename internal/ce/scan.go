@@ -1,6 +1,7 @@
 package ce
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"unicode/utf8"
@@ -18,8 +19,9 @@ var errSyntax = errors.New("invalid JSON")
 const maxDepth = 512
 
 type scanner struct {
-	d []byte
-	i int
+	d   []byte
+	i   int
+	esc bool // whether the last string value scanned had escapes
 }
 
 func (s *scanner) ws() {
@@ -34,8 +36,10 @@ func (s *scanner) ws() {
 }
 
 // members calls fn for each member of the object at the current position
-// and checks that nothing but whitespace follows it.
-func (s *scanner) members(fn func(key, raw []byte, keyEscaped bool) error) error {
+// and checks that nothing but whitespace follows it. raw is the member's
+// value as it stands in the input; when it is a string, valEscaped says
+// whether it holds escapes.
+func (s *scanner) members(fn func(key, raw []byte, keyEscaped, valEscaped bool) error) error {
 	s.ws()
 	if s.i >= len(s.d) || s.d[s.i] != '{' {
 		return errSyntax
@@ -58,10 +62,11 @@ func (s *scanner) members(fn func(key, raw []byte, keyEscaped bool) error) error
 			s.i++
 			s.ws()
 			start := s.i
+			s.esc = false
 			if err := s.value(0); err != nil {
 				return err
 			}
-			if err := fn(key, s.d[start:s.i], esc); err != nil {
+			if err := fn(key, s.d[start:s.i], esc, s.esc); err != nil {
 				return err
 			}
 			s.ws()
@@ -86,25 +91,45 @@ func (s *scanner) members(fn func(key, raw []byte, keyEscaped bool) error) error
 }
 
 // str scans a string and returns its contents between the quotes and
-// whether they contain escapes.
+// whether they contain escapes. Runs of ordinary bytes are skipped eight at
+// a time.
 func (s *scanner) str() (content []byte, escaped bool, err error) {
 	if s.i >= len(s.d) || s.d[s.i] != '"' {
 		return nil, false, errSyntax
 	}
 	start := s.i + 1
-	for i := start; i < len(s.d); i++ {
+	for i := start; i < len(s.d); {
+		if i+8 <= len(s.d) && special(binary.LittleEndian.Uint64(s.d[i:])) == 0 {
+			i += 8
+			continue
+		}
 		switch c := s.d[i]; {
 		case c == '"':
 			s.i = i + 1
 			return s.d[start:i], escaped, nil
 		case c == '\\':
 			escaped = true
-			i++ // the escaped byte; \uXXXX digits are ordinary bytes here
+			i += 2 // the escaped byte; \uXXXX digits are ordinary bytes here
+			continue
 		case c < 0x20:
 			return nil, false, errSyntax
 		}
+		i++
 	}
 	return nil, false, errSyntax
+}
+
+// special is nonzero when one of the eight bytes of w is a quote, a
+// backslash or a control character: the bytes str must look at. Each term
+// is the usual test for a zero byte, (x-0x01..)&^x&0x80.., applied to w
+// xor the byte sought, or to w less 0x20 for "some byte is below 0x20"
+// (exact for any limit up to 0x80). It may flag the wrong byte within the
+// word, never a word without one.
+func special(w uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := w ^ (ones * '"')
+	b := w ^ (ones * '\\')
+	return ((q-ones)&^q | (b-ones)&^b | (w-ones*0x20)&^w) & highs
 }
 
 // value skips one JSON value.
@@ -114,7 +139,8 @@ func (s *scanner) value(depth int) error {
 	}
 	switch c := s.d[s.i]; {
 	case c == '"':
-		_, _, err := s.str()
+		_, esc, err := s.str()
+		s.esc = esc
 		return err
 	case c == '{' || c == '[':
 		end := byte('}')

@@ -59,7 +59,14 @@ func isText(ct string) bool {
 // valid JSON, as a "data" string when ContentType is text/* and Body is
 // valid UTF-8, and as "data_base64" otherwise, so any bytes round-trip.
 func MarshalStructured(m *bus.Message) []byte {
-	b := make([]byte, 0, 160+len(m.Body)*4/3)
+	// Room for everything unless strings need escaping, so that the
+	// buffer is allocated once.
+	size := 192 + len(m.ID) + len(m.Source) + len(m.Type) + len(m.Subject) + len(m.ContentType) + len(m.Key) +
+		base64.StdEncoding.EncodedLen(len(m.Body))
+	for k, v := range m.Metadata {
+		size += len(k) + len(v) + 8
+	}
+	b := make([]byte, 0, size)
 	b = append(b, `{"specversion":"1.0","id":`...)
 	b = appendString(b, m.ID)
 	b = append(b, `,"source":`...)
@@ -135,54 +142,62 @@ func UnmarshalStructured(data []byte, m *bus.Message) error {
 		metaStr          string
 		dataRaw          []byte
 		hasData, hasB64  bool
-		b64              string
+		dataEsc          bool
+		b64              []byte
 	)
-	str := func(name string, raw []byte) string {
+	// str decodes a string member; raw is its value as scanned, esc
+	// whether it holds escapes.
+	str := func(name string, raw []byte, esc bool) string {
 		if len(raw) == 0 || raw[0] != '"' {
 			errs = append(errs, name+" is not a string")
 			return ""
 		}
-		sc := scanner{d: raw}
-		content, esc, _ := sc.str()
-		v, ok := unquote(content, esc)
+		v, ok := unquote(raw[1:len(raw)-1], esc)
 		if !ok {
 			errs = append(errs, name+" is not a valid string")
 		}
 		return v
 	}
 	sc := scanner{d: data}
-	err := sc.members(func(keyRaw, raw []byte, keyEsc bool) error {
+	err := sc.members(func(keyRaw, raw []byte, keyEsc, esc bool) error {
 		key, ok := unquote(keyRaw, keyEsc)
 		if !ok {
 			return errSyntax
 		}
 		switch key {
 		case AttrSpecVersion:
-			version = str(key, raw)
+			version = str(key, raw, esc)
 		case AttrID:
-			m.ID = str(key, raw)
+			m.ID = str(key, raw, esc)
 		case AttrSource:
-			m.Source = str(key, raw)
+			m.Source = str(key, raw, esc)
 		case AttrType:
-			m.Type = str(key, raw)
+			m.Type = str(key, raw, esc)
 		case AttrSubject:
-			m.Subject = str(key, raw)
+			m.Subject = str(key, raw, esc)
 		case AttrContentType:
-			m.ContentType = str(key, raw)
+			m.ContentType = str(key, raw, esc)
 		case AttrPartitionKey:
-			m.Key = str(key, raw)
+			m.Key = str(key, raw, esc)
 		case AttrTime:
-			timeStr = str(key, raw)
+			timeStr = str(key, raw, esc)
 		case metaExt:
-			metaStr = str(key, raw)
+			metaStr = str(key, raw, esc)
 		case "data_base64":
-			b64, hasB64 = str(key, raw), true
+			hasB64 = true
+			if raw[0] == '"' && !esc {
+				// Decoded straight from the input: base64 rejects
+				// whatever unquoting would have changed.
+				b64 = raw[1 : len(raw)-1]
+			} else {
+				b64 = []byte(str(key, raw, esc))
+			}
 		case "data":
-			dataRaw, hasData = raw, true
+			dataRaw, dataEsc, hasData = raw, esc, true
 		default:
 			v := string(raw) // numbers, booleans and nested values keep their JSON text
 			if raw[0] == '"' {
-				v = str(key, raw)
+				v = str(key, raw, esc)
 			}
 			if m.Metadata == nil {
 				m.Metadata = make(map[string]string)
@@ -216,7 +231,7 @@ func UnmarshalStructured(data []byte, m *bus.Message) error {
 	}
 	if hasB64 {
 		body := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
-		n, err := base64.StdEncoding.Decode(body, []byte(b64))
+		n, err := base64.StdEncoding.Decode(body, b64)
 		if err != nil {
 			errs = append(errs, "data_base64 is not base64")
 		}
@@ -224,7 +239,7 @@ func UnmarshalStructured(data []byte, m *bus.Message) error {
 	}
 	if hasData {
 		if !isJSON(m.ContentType) && dataRaw[0] == '"' {
-			m.Body = []byte(str("data", dataRaw)) // text data from another producer
+			m.Body = []byte(str("data", dataRaw, dataEsc)) // text data from another producer
 		} else {
 			m.Body = dataRaw
 		}
