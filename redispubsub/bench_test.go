@@ -16,7 +16,12 @@ import (
 // work on the same server: a 1 KiB message per PUBLISH, and end to end from
 // PUBLISH to a handler. Run them with:
 //
-//	go test -run '^$' -bench . -benchtime 20000x -count 3 ./redispubsub/
+//	for i in 1 2 3 4 5; do go test -run '^$' -bench . -benchtime 20000x -count 1 ./redispubsub/; done
+//
+// and take medians. Not -count 5: it runs each variant five times in a
+// row, so a drift in machine load lands on one variant and not the others
+// (on two shared cores that alone made busline raw look 23% behind go-redis
+// end to end). One -count 1 per round puts the variants side by side.
 
 var payload1K = func() []byte {
 	b := make([]byte, 1024)
