@@ -157,24 +157,6 @@ func BenchmarkKafkaPublish16(b *testing.B) {
 			return p.Publish(ctx, topic, &bus.Message{Key: fmt.Sprint("k", i%64), Body: payload()})
 		}))
 	})
-	// Diagnostic: busline with a shorter batch_timeout than its 1ms
-	// default, to see how much of the gap to sarama (which sends at once,
-	// without lingering) is the wait for company.
-	b.Run("busline-batch_timeout=100us", func(b *testing.B) {
-		topic := kafkaTopic(b)
-		cfg := buslineKafkaConfig(b)
-		cfg.BatchTimeout = 100 * time.Microsecond
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		p, err := kafka.NewPublisher(ctx, cfg)
-		cancel()
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = p.Close() })
-		reportRate(b, b.N, publishConcurrent(b, workers, func(i int64) error {
-			return p.Publish(context.Background(), topic, &bus.Message{Key: fmt.Sprint("k", i%64), Body: payload()})
-		}))
-	})
 	b.Run("watermill", func(b *testing.B) {
 		topic := kafkaTopic(b)
 		p := watermillKafkaPublisher(b)
