@@ -132,6 +132,42 @@ func BenchmarkPublishConcurrent(b *testing.B) {
 		wg.Wait()
 		reportRate(b, b.N, time.Since(start))
 	})
+	// The raw client's own ceiling for 16 messages in flight: 16
+	// goroutines, each on its own confirming channel, each waiting for its
+	// message's confirm before the next. busline's 16 publishers share one
+	// channel; this says what the broker allows either way.
+	b.Run("raw/16-channels-one-confirm-each", func(b *testing.B) {
+		q := benchQueue(b)
+		body := payload()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		chans := make([]*amqp091.Channel, workers)
+		confs := make([]chan amqp091.Confirmation, workers)
+		for w := range workers {
+			chans[w], confs[w] = rawConfirmChannel(b)
+		}
+		b.ResetTimer()
+		start := time.Now()
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for next.Add(1) <= int64(b.N) {
+					if err := chans[w].PublishWithContext(context.Background(), "", q, true, false, amqp091.Publishing{
+						DeliveryMode: amqp091.Persistent, Body: body}); err != nil {
+						b.Error(err)
+						return
+					}
+					if c := <-confs[w]; !c.Ack {
+						b.Error("nack")
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		reportRate(b, b.N, time.Since(start))
+	})
 	b.Run("raw/one-confirm-per-message", func(b *testing.B) {
 		q := benchQueue(b)
 		ch, confirms := rawConfirmChannel(b)
