@@ -6,6 +6,7 @@ package examples
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/busline/bus/internal/testproc"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +31,7 @@ var (
 func TestWorkqueueDemoOnMem(t *testing.T) {
 	t.Parallel()
 	p := start(t, "demo", "workqueue", nil, "demo", "-url", "mem://", "-unit", "10ms")
-	p.mustSucceed()
+	p.MustSucceed()
 	lines := p.Lines()
 	for _, task := range []string{"First task.", "Second task..", "Third task.", "Fourth task..", "Fifth task."} {
 		if n := countSuffix(lines, "] Done '"+task+"'"); n != 1 {
@@ -38,7 +39,7 @@ func TestWorkqueueDemoOnMem(t *testing.T) {
 		}
 	}
 	for _, w := range []string{"worker-1", "worker-2"} {
-		if countPrefix(lines, " ["+w+"] Received ") == 0 {
+		if testproc.CountPrefix(lines, " ["+w+"] Received ") == 0 {
 			t.Errorf("%s received nothing", w)
 		}
 	}
@@ -58,16 +59,16 @@ func TestWorkqueue(t *testing.T) {
 	t.Run("redis-unsupported", func(t *testing.T) {
 		t.Parallel()
 		w := start(t, "worker", "workqueue", nil, "worker", "-url", redisURL, "-queue", unique("wq"))
-		w.mustFail(`^workqueue: .*unsupported operation: Redis pub/sub has no consumer groups`)
+		w.MustFail(`^workqueue: .*unsupported operation: Redis pub/sub has no consumer groups`)
 	})
 }
 
-func startWorkers(t *testing.T, url, queue, unit string) [2]*proc {
-	var ws [2]*proc
+func startWorkers(t *testing.T, url, queue, unit string) [2]*testproc.Proc {
+	var ws [2]*testproc.Proc
 	for i := range ws {
 		name := fmt.Sprintf("w%d", i+1)
 		ws[i] = start(t, name, "workqueue", nil, "worker", "-url", url, "-queue", queue, "-name", name, "-unit", unit)
-		ws[i].waitLine(fmt.Sprintf(" [%s] Waiting for messages in %s. To exit press CTRL+C", name, queue))
+		ws[i].WaitLine(fmt.Sprintf(" [%s] Waiting for messages in %s. To exit press CTRL+C", name, queue))
 	}
 	return ws
 }
@@ -84,9 +85,9 @@ func workqueueShare(t *testing.T, url string) {
 		tasks = append(tasks, fmt.Sprintf("Task %d%s", i, strings.Repeat(".", i%3)))
 	}
 	prod := start(t, "producer", "workqueue", nil, append([]string{"produce", "-url", url, "-queue", queue}, tasks...)...)
-	prod.mustSucceed()
+	prod.MustSucceed()
 	for _, task := range tasks {
-		if n := count(prod.Lines(), " [x] Sent '"+task+"'"); n != 1 {
+		if n := testproc.Count(prod.Lines(), " [x] Sent '"+task+"'"); n != 1 {
 			t.Errorf("producer printed Sent for %q %d times", task, n)
 		}
 	}
@@ -99,10 +100,10 @@ func workqueueShare(t *testing.T, url string) {
 		}
 		return n
 	}
-	waitAll(t, wait, "all tasks done", func() bool { return done() == len(tasks) })
+	testproc.WaitAll(t, wait, "all tasks done", func() bool { return done() == len(tasks) })
 	for i, w := range ws {
 		name := fmt.Sprintf("w%d", i+1)
-		if countPrefix(w.Lines(), " ["+name+"] Received '") == 0 {
+		if testproc.CountPrefix(w.Lines(), " ["+name+"] Received '") == 0 {
 			t.Errorf("%s received no task; the workers did not share", name)
 		}
 	}
@@ -116,33 +117,33 @@ func workqueueKill(t *testing.T, url string) {
 	long := "Long task" + strings.Repeat(".", 40)
 	ws := startWorkers(t, url, queue, "100ms")
 	prod := start(t, "producer", "workqueue", nil, "produce", "-url", url, "-queue", queue, long)
-	prod.mustSucceed()
-	if count(prod.Lines(), " [x] Sent '"+long+"'") != 1 {
+	prod.MustSucceed()
+	if testproc.Count(prod.Lines(), " [x] Sent '"+long+"'") != 1 {
 		t.Fatalf("producer did not print Sent: %q", prod.Lines())
 	}
 	received := " Received '" + long + "'"
 	// Whichever worker got the task is killed while working on it.
-	waitAll(t, wait, "the long task received by a worker", func() bool {
+	testproc.WaitAll(t, wait, "the long task received by a worker", func() bool {
 		return countSuffix(ws[0].Lines(), received)+countSuffix(ws[1].Lines(), received) > 0
 	})
 	victim, survivor := ws[0], ws[1]
 	if countSuffix(ws[0].Lines(), received) == 0 {
 		victim, survivor = ws[1], ws[0]
 	}
-	victim.kill()
+	victim.Kill()
 	if countSuffix(victim.Lines(), "] Done '"+long+"'") != 0 {
-		t.Fatalf("%s finished the task before it was killed; the test needs a longer task", victim.name)
+		t.Fatalf("%s finished the task before it was killed; the test needs a longer task", victim.Name())
 	}
-	survivor.waitLine(" [" + survivor.name + "]" + received)
-	survivor.waitLine(" [" + survivor.name + "] Done '" + long + "'")
+	survivor.WaitLine(" [" + survivor.Name() + "]" + received)
+	survivor.WaitLine(" [" + survivor.Name() + "] Done '" + long + "'")
 }
 
 func TestEventsDemoOnMem(t *testing.T) {
 	t.Parallel()
 	p := start(t, "demo", "events", nil, "demo", "-url", "mem://")
-	p.mustSucceed()
+	p.MustSucceed()
 	lines := p.Lines()
-	if count(lines, "billing got 15 events, shipping got 15") != 1 {
+	if testproc.Count(lines, "billing got 15 events, shipping got 15") != 1 {
 		t.Errorf("demo did not report 15 events per group")
 	}
 	if n := countSuffix(lines, " OUT OF ORDER"); n != 0 {
@@ -161,10 +162,10 @@ func TestEvents(t *testing.T) {
 			topic := unique("events")
 			billing, shipping := unique("billing"), unique("shipping")
 			cleanupAMQP(t, url, topic, billing, shipping)
-			var members []*proc
+			var members []*testproc.Proc
 			for _, m := range []struct{ group, name string }{{billing, "billing-1"}, {billing, "billing-2"}, {shipping, "shipping-1"}} {
 				p := start(t, m.name, "events", nil, "consume", "-url", url, "-topic", topic, "-group", m.group, "-name", m.name)
-				p.waitLine(fmt.Sprintf("[%s] ready in group %s", m.name, m.group))
+				p.WaitLine(fmt.Sprintf("[%s] ready in group %s", m.name, m.group))
 				members = append(members, p)
 			}
 			// The keys order-1 ... order-8 hash (murmur2) to all three
@@ -173,20 +174,20 @@ func TestEvents(t *testing.T) {
 			const orders, steps = 8, 5
 			prod := start(t, "producer", "events", nil, "produce", "-url", url, "-topic", topic,
 				"-orders", fmt.Sprint(orders), "-steps", fmt.Sprint(steps))
-			prod.mustSucceed()
-			if want := fmt.Sprintf("published %d events for %d orders", orders*steps, orders); count(prod.Lines(), want) != 1 {
+			prod.MustSucceed()
+			if want := fmt.Sprintf("published %d events for %d orders", orders*steps, orders); testproc.Count(prod.Lines(), want) != 1 {
 				t.Fatalf("producer printed %q; want %q", prod.Lines(), want)
 			}
-			events := func(p *proc) int { return countPrefix(p.Lines(), "["+p.name+"] order-") }
-			waitAll(t, wait, "every event in both groups", func() bool {
+			events := func(p *testproc.Proc) int { return testproc.CountPrefix(p.Lines(), "["+p.Name()+"] order-") }
+			testproc.WaitAll(t, wait, "every event in both groups", func() bool {
 				return events(members[0])+events(members[1]) >= orders*steps && events(members[2]) >= orders*steps
 			})
 			for _, p := range members {
 				if n := countSuffix(p.Lines(), " OUT OF ORDER"); n != 0 {
-					t.Errorf("%s saw %d events out of order", p.name, n)
+					t.Errorf("%s saw %d events out of order", p.Name(), n)
 				}
 				if events(p) == 0 {
-					t.Errorf("%s got no events; the members of its group did not share", p.name)
+					t.Errorf("%s got no events; the members of its group did not share", p.Name())
 				}
 			}
 			// Every event reached each group: check each order's steps.
@@ -206,7 +207,7 @@ func TestEvents(t *testing.T) {
 	t.Run("redis-unsupported", func(t *testing.T) {
 		t.Parallel()
 		c := start(t, "consumer", "events", nil, "consume", "-url", redisURL, "-topic", unique("events"))
-		c.mustFail(`^events: .*unsupported operation: Redis pub/sub has no consumer groups`)
+		c.MustFail(`^events: .*unsupported operation: Redis pub/sub has no consumer groups`)
 	})
 }
 
@@ -215,9 +216,9 @@ func TestNotifications(t *testing.T) {
 	t.Run("mem-demo", func(t *testing.T) {
 		t.Parallel()
 		p := start(t, "demo", "notifications", nil, "demo", "-url", "mem://")
-		p.mustSucceed()
+		p.MustSucceed()
 		lines := p.Lines()
-		if count(lines, "Received message from notifications: Hello, Redis!") != 2 {
+		if testproc.Count(lines, "Received message from notifications: Hello, Redis!") != 2 {
 			t.Errorf("want two subscribers to receive the notification; got:\n%s", strings.Join(lines, "\n"))
 		}
 	})
@@ -233,20 +234,20 @@ func TestNotifications(t *testing.T) {
 			t.Parallel()
 			url, channel := tc.b.url(t), unique("notifications")
 			cleanupAMQP(t, url, channel)
-			var subs []*proc
+			var subs []*testproc.Proc
 			for i := range 2 {
 				s := start(t, fmt.Sprintf("subscriber-%d", i+1), "notifications", nil, "subscribe", "-url", url, "-channel", channel, "-count", "1")
-				s.waitLine("Subscribed to " + channel)
+				s.WaitLine("Subscribed to " + channel)
 				subs = append(subs, s)
 			}
 			pub := start(t, "publisher", "notifications", nil, "publish", "-url", url, "-channel", channel, "Hello, busline!")
-			pub.mustSucceed()
+			pub.MustSucceed()
 			if got := pub.Lines(); len(got) != 1 || got[0] != tc.sent {
 				t.Errorf("publisher printed %q; want %q", got, tc.sent)
 			}
 			for _, s := range subs {
-				s.waitLine("Received message from " + channel + ": Hello, busline!")
-				s.mustSucceed()
+				s.WaitLine("Received message from " + channel + ": Hello, busline!")
+				s.MustSucceed()
 			}
 		})
 	}
@@ -279,7 +280,7 @@ func TestSwap(t *testing.T) {
 				t.Fatal(err)
 			}
 			p := start(t, "swap", "swap", []string{"BUS_URL=mem://wrong"}, "-config", path)
-			p.mustSucceed()
+			p.MustSucceed()
 			want := fmt.Sprintf("on %s: received %q", tc.shown, "same code, any broker")
 			if got := p.Lines(); len(got) != 1 || !strings.HasPrefix(got[0], want+" (") {
 				t.Errorf("swap printed %q; want one line starting %q", got, want)
@@ -311,7 +312,7 @@ func TestQuickstart(t *testing.T) {
 			topic := unique("quickstart")
 			cleanupAMQP(t, tc.url, topic)
 			p := start(t, "quickstart", "quickstart", env, "-topic", topic)
-			p.mustSucceed()
+			p.MustSucceed()
 			want := []string{
 				"busline quickstart on " + tc.shown,
 				"published 3 messages",

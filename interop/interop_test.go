@@ -25,6 +25,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/busline/bus/internal/testbroker"
+	"github.com/busline/bus/internal/testproc"
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -199,16 +200,16 @@ func TestRabbitMQWorkQueue(t *testing.T) {
 		deleteQueues(t, queue, queue+".dlq")
 		worker := start(t, "go worker", nil, filepath.Join(goBin, "workqueue"), "worker",
 			"-url", goURL, "-queue", queue, "-name", "go", "-unit", "10ms", "-count", "1")
-		worker.waitLine(" [go] Waiting for messages in " + queue + ". To exit press CTRL+C")
+		worker.WaitLine(" [go] Waiting for messages in " + queue + ". To exit press CTRL+C")
 		argv, env := node(t, "amqp_producer.js", "Hello from Node.")
 		prod := start(t, "node producer", append(env, "AMQP_URL="+amqpURL, "QUEUE="+queue), argv...)
-		prod.mustSucceed()
+		prod.MustSucceed()
 		if got, want := prod.Lines(), " [x] Sent 'Hello from Node.'"; len(got) != 1 || got[0] != want {
 			t.Errorf("node producer printed %q; want %q", got, want)
 		}
-		worker.waitLine(" [go] Received 'Hello from Node.'")
-		worker.waitLine(" [go] Done 'Hello from Node.'")
-		worker.mustSucceed()
+		worker.WaitLine(" [go] Received 'Hello from Node.'")
+		worker.WaitLine(" [go] Done 'Hello from Node.'")
+		worker.MustSucceed()
 	})
 
 	t.Run("go-to-node", func(t *testing.T) {
@@ -217,15 +218,15 @@ func TestRabbitMQWorkQueue(t *testing.T) {
 		deleteQueues(t, queue)
 		argv, env := node(t, "amqp_worker.js")
 		worker := start(t, "node worker", append(env, "AMQP_URL="+amqpURL, "QUEUE="+queue), argv...)
-		worker.waitLine(" [*] Waiting for messages in " + queue + ". To exit press CTRL+C")
+		worker.WaitLine(" [*] Waiting for messages in " + queue + ". To exit press CTRL+C")
 		prod := start(t, "go producer", nil, filepath.Join(goBin, "workqueue"), "produce",
 			"-url", goURL, "-queue", queue, "Hello from Go.")
-		prod.mustSucceed()
+		prod.MustSucceed()
 		if got, want := prod.Lines(), " [x] Sent 'Hello from Go.'"; len(got) != 1 || got[0] != want {
 			t.Errorf("go producer printed %q; want %q", got, want)
 		}
-		worker.waitLine(" [x] Received Hello from Go.")
-		worker.waitLine(" [x] Done")
+		worker.WaitLine(" [x] Received Hello from Go.")
+		worker.WaitLine(" [x] Done")
 	})
 	// A Node worker and a Go worker share one queue, and each takes over
 	// the task the other was killed in the middle of: neither acks early.
@@ -236,21 +237,21 @@ func TestRabbitMQWorkQueue(t *testing.T) {
 		argv, env := node(t, "amqp_worker.js")
 		env = append(env, "AMQP_URL="+amqpURL, "QUEUE="+queue)
 		nodeWorker := start(t, "node worker", env, argv...)
-		nodeWorker.waitLine(" [*] Waiting for messages in " + queue + ". To exit press CTRL+C")
+		nodeWorker.WaitLine(" [*] Waiting for messages in " + queue + ". To exit press CTRL+C")
 		// Three dots are three seconds of work for the seed's worker.
 		argv, _ = node(t, "amqp_producer.js", "Long task...")
-		start(t, "node producer", env, argv...).mustSucceed()
-		nodeWorker.waitLine(" [x] Received Long task...")
+		start(t, "node producer", env, argv...).MustSucceed()
+		nodeWorker.WaitLine(" [x] Received Long task...")
 		goWorker := start(t, "go worker", nil, filepath.Join(goBin, "workqueue"), "worker",
 			"-url", goURL, "-queue", queue, "-name", "go", "-unit", "10ms", "-count", "1")
-		goWorker.waitLine(" [go] Waiting for messages in " + queue + ". To exit press CTRL+C")
-		nodeWorker.kill()
-		if count(nodeWorker.Lines(), " [x] Done") != 0 {
+		goWorker.WaitLine(" [go] Waiting for messages in " + queue + ". To exit press CTRL+C")
+		nodeWorker.Kill()
+		if testproc.Count(nodeWorker.Lines(), " [x] Done") != 0 {
 			t.Fatal("the node worker finished the task before it was killed")
 		}
-		goWorker.waitLine(" [go] Received 'Long task...'")
-		goWorker.waitLine(" [go] Done 'Long task...'")
-		goWorker.mustSucceed()
+		goWorker.WaitLine(" [go] Received 'Long task...'")
+		goWorker.WaitLine(" [go] Done 'Long task...'")
+		goWorker.MustSucceed()
 	})
 
 	t.Run("go-killed-node-takes-over", func(t *testing.T) {
@@ -259,19 +260,19 @@ func TestRabbitMQWorkQueue(t *testing.T) {
 		deleteQueues(t, queue, queue+".dlq")
 		goWorker := start(t, "go worker", nil, filepath.Join(goBin, "workqueue"), "worker",
 			"-url", goURL, "-queue", queue, "-name", "go", "-unit", "1s")
-		goWorker.waitLine(" [go] Waiting for messages in " + queue + ". To exit press CTRL+C")
+		goWorker.WaitLine(" [go] Waiting for messages in " + queue + ". To exit press CTRL+C")
 		start(t, "go producer", nil, filepath.Join(goBin, "workqueue"), "produce",
-			"-url", goURL, "-queue", queue, "Long task...").mustSucceed()
-		goWorker.waitLine(" [go] Received 'Long task...'")
+			"-url", goURL, "-queue", queue, "Long task...").MustSucceed()
+		goWorker.WaitLine(" [go] Received 'Long task...'")
 		argv, env := node(t, "amqp_worker.js")
 		nodeWorker := start(t, "node worker", append(env, "AMQP_URL="+amqpURL, "QUEUE="+queue), argv...)
-		nodeWorker.waitLine(" [*] Waiting for messages in " + queue + ". To exit press CTRL+C")
-		goWorker.kill()
-		if count(goWorker.Lines(), " [go] Done 'Long task...'") != 0 {
+		nodeWorker.WaitLine(" [*] Waiting for messages in " + queue + ". To exit press CTRL+C")
+		goWorker.Kill()
+		if testproc.Count(goWorker.Lines(), " [go] Done 'Long task...'") != 0 {
 			t.Fatal("the go worker finished the task before it was killed")
 		}
-		nodeWorker.waitLine(" [x] Received Long task...")
-		nodeWorker.waitLine(" [x] Done")
+		nodeWorker.WaitLine(" [x] Received Long task...")
+		nodeWorker.WaitLine(" [x] Done")
 	})
 }
 
@@ -288,13 +289,13 @@ func TestKafkaConsumerGroup(t *testing.T) {
 		// it; a new group starts at the earliest offset.
 		worker := start(t, "go worker", nil, filepath.Join(goBin, "workqueue"), "worker",
 			"-url", goURL, "-queue", topic, "-name", "go", "-unit", "10ms", "-count", "1")
-		worker.waitLine(" [go] Waiting for messages in " + topic + ". To exit press CTRL+C")
+		worker.WaitLine(" [go] Waiting for messages in " + topic + ". To exit press CTRL+C")
 		argv, env := node(t, "kafka_producer.js", "Hello from KafkaJS.")
 		prod := start(t, "node producer", append(env, "KAFKA_BROKERS="+brokers, "TOPIC="+topic), argv...)
-		prod.mustSucceed()
-		worker.waitLine(" [go] Received 'Hello from KafkaJS.'")
-		worker.waitLine(" [go] Done 'Hello from KafkaJS.'")
-		worker.mustSucceed()
+		prod.MustSucceed()
+		worker.WaitLine(" [go] Received 'Hello from KafkaJS.'")
+		worker.WaitLine(" [go] Done 'Hello from KafkaJS.'")
+		worker.MustSucceed()
 	})
 
 	t.Run("go-to-node", func(t *testing.T) {
@@ -304,7 +305,7 @@ func TestKafkaConsumerGroup(t *testing.T) {
 		// reads it from the beginning, so it may join after the publish.
 		prod := start(t, "go producer", nil, filepath.Join(goBin, "workqueue"), "produce",
 			"-url", goURL, "-queue", topic, "Hello from Go.")
-		prod.mustSucceed()
+		prod.MustSucceed()
 		if got, want := prod.Lines(), " [x] Sent 'Hello from Go.'"; len(got) != 1 || got[0] != want {
 			t.Errorf("go producer printed %q; want %q", got, want)
 		}
@@ -312,7 +313,7 @@ func TestKafkaConsumerGroup(t *testing.T) {
 		cons := start(t, "node consumer", append(env, "KAFKA_BROKERS="+brokers, "TOPIC="+topic, "GROUP="+unique("test-group")), argv...)
 		// console.log of the seed's object: { partition: 2, offset: '0', value: '...' }
 		re := regexp.MustCompile(`^\{ partition: [0-2], offset: '0', value: 'Hello from Go\.' \}$`)
-		cons.waitUntil(wait, "the message printed by the consumer group", func(lines []string) bool {
+		cons.WaitUntil(wait, "the message printed by the consumer group", func(lines []string) bool {
 			for _, l := range lines {
 				if re.MatchString(l) {
 					return true
@@ -357,15 +358,15 @@ func TestRedisPubSub(t *testing.T) {
 		channel := unique("notifications")
 		sub := start(t, "go subscriber", nil, filepath.Join(goBin, "notifications"), "subscribe",
 			"-url", redisURL, "-channel", channel, "-count", "1")
-		sub.waitLine("Subscribed to " + channel)
+		sub.WaitLine("Subscribed to " + channel)
 		argv, env := node(t, "redis_publisher.js", "Hello, Redis!")
 		pub := start(t, "node publisher", append(env, "REDIS_URL="+redisURL, "CHANNEL="+channel), argv...)
-		pub.mustSucceed()
+		pub.MustSucceed()
 		if got, want := pub.Lines(), "Message sent to 1 subscribers."; len(got) != 1 || got[0] != want {
 			t.Errorf("node publisher printed %q; want %q", got, want)
 		}
-		sub.waitLine("Received message from " + channel + ": Hello, Redis!")
-		sub.mustSucceed()
+		sub.WaitLine("Received message from " + channel + ": Hello, Redis!")
+		sub.MustSucceed()
 	})
 
 	// The seed's subscriber prints the message as it came. With
@@ -378,11 +379,11 @@ func TestRedisPubSub(t *testing.T) {
 		waitSubscribers(t, channel, 1)
 		pub := start(t, "go publisher", nil, filepath.Join(goBin, "notifications"), "publish",
 			"-url", redisURL+"?format=raw", "-channel", channel, "Hello from Go!")
-		pub.mustSucceed()
+		pub.MustSucceed()
 		if got, want := pub.Lines(), "Message sent to 1 subscribers."; len(got) != 1 || got[0] != want {
 			t.Errorf("go publisher printed %q; want %q", got, want)
 		}
-		sub.waitLine("Received message from " + channel + ": Hello from Go!")
+		sub.WaitLine("Received message from " + channel + ": Hello from Go!")
 	})
 
 	// Without format=raw a plain subscriber sees the structured CloudEvents
@@ -395,9 +396,9 @@ func TestRedisPubSub(t *testing.T) {
 		waitSubscribers(t, channel, 1)
 		pub := start(t, "go publisher", nil, filepath.Join(goBin, "notifications"), "publish",
 			"-url", redisURL, "-channel", channel, "Hello from Go!")
-		pub.mustSucceed()
+		pub.MustSucceed()
 		prefix := "Received message from " + channel + ": "
-		sub.waitUntil(wait, "a received line", func(lines []string) bool {
+		sub.WaitUntil(wait, "a received line", func(lines []string) bool {
 			for _, l := range lines {
 				if strings.HasPrefix(l, prefix) {
 					return true
