@@ -6,11 +6,12 @@ package examples
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/busline/bus/internal/testproc"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/busline/bus/internal/testproc"
 )
 
 // broker is one broker the examples run on.
