@@ -23,10 +23,10 @@ import (
 	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/busline/bus/internal/testbroker"
 	"github.com/busline/bus/internal/testproc"
-	goredis "github.com/redis/go-redis/v9"
 )
 
 const (
