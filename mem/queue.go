@@ -8,31 +8,46 @@ import (
 )
 
 // queue holds the messages waiting for one group or one broadcast
-// subscriber. Members pull from it; a message whose key is being handled
-// is passed over until that key is settled, which keeps each key in order
-// across every member and worker.
+// subscriber. Members pull from it. A key has at most one message that
+// can be taken (ready) or is being handled; the key's later messages wait
+// behind it and become ready, in order, as it is settled. That keeps each
+// key in order across every member and worker, and taking a message is
+// constant time however many messages of a busy key wait.
 type queue struct {
-	mu       sync.Mutex
-	cond     sync.Cond
-	items    []*bus.Message
-	inflight map[string]int // keys with a message in a handler
-	members  int            // running subscriptions (groups only)
+	mu      sync.Mutex
+	cond    sync.Cond
+	ready   []*bus.Message            // messages that may be taken, oldest first
+	busy    map[string]bool           // keys with a message ready or in a handler
+	waiting map[string][]*bus.Message // per busy key, its later messages
+	pending int                       // messages not yet taken
+	members int                       // running subscriptions (groups only)
 }
 
 func newQueue() *queue {
-	q := &queue{inflight: map[string]int{}}
+	q := &queue{busy: map[string]bool{}, waiting: map[string][]*bus.Message{}}
 	q.cond.L = &q.mu
 	return q
 }
 
 func (q *queue) push(m *bus.Message) {
 	q.mu.Lock()
-	q.items = append(q.items, m)
+	q.pending++
+	switch {
+	case m.Key == "":
+		q.ready = append(q.ready, m)
+	case q.busy[m.Key]:
+		q.waiting[m.Key] = append(q.waiting[m.Key], m)
+		q.mu.Unlock()
+		return // nothing new can be taken
+	default:
+		q.busy[m.Key] = true
+		q.ready = append(q.ready, m)
+	}
 	q.mu.Unlock()
 	q.cond.Signal()
 }
 
-// pop waits for a message whose key is free and takes it, or returns nil
+// pop waits for a message that may be taken and takes it, or returns nil
 // once ctx is done. The caller must call wake when ctx ends.
 func (q *queue) pop(ctx context.Context) *bus.Message {
 	q.mu.Lock()
@@ -41,41 +56,49 @@ func (q *queue) pop(ctx context.Context) *bus.Message {
 		if ctx.Err() != nil {
 			return nil
 		}
-		for i, m := range q.items {
-			if m.Key != "" && q.inflight[m.Key] > 0 {
-				continue
-			}
-			if i == 0 {
-				q.items[0] = nil
-				q.items = q.items[1:]
-			} else {
-				q.items = append(q.items[:i], q.items[i+1:]...)
-			}
-			if m.Key != "" {
-				q.inflight[m.Key]++
-			}
+		if len(q.ready) > 0 {
+			m := q.ready[0]
+			q.ready[0] = nil
+			q.ready = q.ready[1:]
+			q.pending--
 			return m
 		}
 		q.cond.Wait()
 	}
 }
 
-// settle ends a handling: an abandoned message goes back to the head of the
-// queue, flagged as redelivered, so that it keeps its place in key order.
+// settle ends a handling. An abandoned message goes back to the head of
+// the queue, flagged as redelivered, and keeps its key busy, so that it
+// keeps its place in key order; otherwise the key's next message, if any,
+// becomes ready.
 func (q *queue) settle(m *bus.Message, requeue bool) {
 	q.mu.Lock()
-	if m.Key != "" {
-		if q.inflight[m.Key]--; q.inflight[m.Key] == 0 {
-			delete(q.inflight, m.Key)
-		}
-	}
-	if requeue {
+	switch {
+	case requeue:
 		m.Delivery.Redelivered = true
 		m.Delivery.DeliveryCount++
-		q.items = append([]*bus.Message{m}, q.items...)
+		q.ready = append([]*bus.Message{m}, q.ready...)
+		q.pending++
+	case m.Key == "":
+		q.mu.Unlock()
+		return // nothing became ready
+	default:
+		if next := q.waiting[m.Key]; len(next) > 0 {
+			q.ready = append(q.ready, next[0])
+			next[0] = nil
+			if len(next) == 1 {
+				delete(q.waiting, m.Key)
+			} else {
+				q.waiting[m.Key] = next[1:]
+			}
+		} else {
+			delete(q.busy, m.Key)
+			q.mu.Unlock()
+			return
+		}
 	}
 	q.mu.Unlock()
-	q.cond.Broadcast()
+	q.cond.Signal()
 }
 
 // wake releases every pop so that callers whose context ended return.
@@ -88,5 +111,5 @@ func (q *queue) wake() {
 func (q *queue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.items)
+	return q.pending
 }
