@@ -76,4 +76,5 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error reports the panic value; the stack is in Stack.
 func (e *PanicError) Error() string { return fmt.Sprintf("bus: handler panic: %v", e.Value) }
