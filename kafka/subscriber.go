@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -368,6 +369,10 @@ func (sub *subscription) session(ctx context.Context, pt *partition, from int64,
 		Stop:       sctx.Done(),
 		Ctx:        sub.s.state.HandlerContext(),
 	}
+	// Set once a message is abandoned: the messages read after it are left
+	// unhandled too (they are read again after it), so that no later
+	// message of its key is handled before it.
+	var stalled atomic.Bool
 	for {
 		km, err := r.FetchMessage(sctx)
 		if err != nil {
@@ -389,6 +394,9 @@ func (sub *subscription) session(ctx context.Context, pt *partition, from int64,
 		pt.inflight.Add(1)
 		job := func() {
 			defer pt.inflight.Done()
+			if stalled.Load() {
+				return
+			}
 			var out pipeline.Outcome
 			if derr != nil {
 				out = runner.Poison(m, derr)
@@ -402,6 +410,7 @@ func (sub *subscription) session(ctx context.Context, pt *partition, from int64,
 				}
 				return
 			}
+			stalled.Store(true)
 			cancel() // leave the partition stuck here; consume reads it again
 		}
 		sub.submitMu.Lock()

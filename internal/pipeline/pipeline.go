@@ -59,6 +59,11 @@ func (r *Runner) Handle(m *bus.Message) Outcome {
 			return Ack
 		}
 		log := r.Config.Logger
+		if r.Ctx.Err() != nil {
+			// A shutdown deadline cut the handler short: leave the message
+			// for redelivery rather than dead-letter it.
+			return Abandon
+		}
 		if bus.IsPermanent(err) || !r.Config.Retry.ShouldRetry(attempt) {
 			return r.deadLetter(m, err, attempt)
 		}

@@ -86,3 +86,18 @@ func TestPoison(t *testing.T) {
 		t.Fatalf("%+v", got)
 	}
 }
+
+// A handler cut short by a shutdown deadline (its context cancelled) on
+// its last attempt is left for redelivery, not dead-lettered.
+func TestShutdownDeadlineAbandonsLastAttempt(t *testing.T) {
+	dead := false
+	r := runner(t, func(ctx context.Context, m *bus.Message) error { return ctx.Err() },
+		func(context.Context, string, *bus.Message) error { dead = true; return nil },
+		bus.WithRetry(bus.NoRetry()))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r.Ctx = ctx
+	if out := r.Handle(&bus.Message{}); out != Abandon || dead {
+		t.Fatalf("outcome %v, dead-lettered %v; want Abandon and no dead letter", out, dead)
+	}
+}

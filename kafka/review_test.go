@@ -1,0 +1,93 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/busline/bus"
+)
+
+// A message whose dead letter publish fails is abandoned and read again;
+// the later messages of its key must not be handled before it is.
+func TestAbandonKeepsKeyOrder(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(brokers(t))
+	topic := newTopic(t, cfg, 1)
+	pub := newTestPublisher(t, cfg)
+	var (
+		mu     sync.Mutex
+		failed bool
+		acked  []string // seq of each successful handling, in order
+	)
+	h := func(_ context.Context, m *bus.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if m.Metadata["seq"] == "0" && !failed {
+			failed = true
+			return errors.New("first attempt fails")
+		}
+		acked = append(acked, m.Metadata["seq"])
+		return nil
+	}
+	// The dead letter topic does not exist (and is not created): the
+	// failed message is abandoned.
+	subscribe(t, newTestSubscriber(t, cfg), topic, h, bus.Group("g"), bus.Concurrency(2),
+		bus.WithRetry(bus.NoRetry()), bus.DeadLetter(topic+".missing"))
+	publishCtx(t, pub, topic, keyedBatch(1, 0, 2))
+	waitFor(t, 30*time.Second, "both messages handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) >= 2 && failed
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if acked[0] != "0" {
+		t.Fatalf("seq 1 of the key handled before seq 0 (which was abandoned): %v", acked)
+	}
+}
+
+// A handler whose context a Shutdown deadline cancels, on its last
+// attempt, leaves its message uncommitted for another member; it is not
+// dead-lettered and committed.
+func TestShutdownDeadlineLeavesMessageForRedelivery(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(brokers(t))
+	topic := newTopic(t, cfg, 1)
+	pub := newTestPublisher(t, cfg)
+	started := make(chan struct{}, 1)
+	s1 := newTestSubscriber(t, cfg)
+	subscribe(t, s1, topic, func(ctx context.Context, _ *bus.Message) error {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}, bus.Group("g"), bus.WithRetry(bus.NoRetry()))
+	publishCtx(t, pub, topic, keyedBatch(1, 0, 1))
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("handler not called")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_ = s1.Shutdown(ctx)
+
+	var mu sync.Mutex
+	got := 0
+	subscribe(t, newTestSubscriber(t, cfg), topic, func(context.Context, *bus.Message) error {
+		mu.Lock()
+		got++
+		mu.Unlock()
+		return nil
+	}, bus.Group("g"))
+	waitFor(t, 20*time.Second, "the message handled again by the next member", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return got > 0
+	})
+}
