@@ -100,6 +100,17 @@ func (c *conn) close() error {
 	return nil
 }
 
+// abort cuts the live connection at once, unblocking a write to a broker
+// that stopped reading; sessions see it as a lost connection.
+func (c *conn) abort() {
+	c.mu.Lock()
+	ac := c.c
+	c.mu.Unlock()
+	if ac != nil {
+		_ = ac.CloseDeadline(time.Now())
+	}
+}
+
 // isClosed reports whether close was called.
 func (c *conn) isClosed() bool {
 	c.mu.Lock()

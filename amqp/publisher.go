@@ -162,14 +162,38 @@ func (p *Publisher) ctxError(topic string, ctx context.Context) error {
 
 // Close waits for running Publish calls (up to bus.DefaultCloseTimeout),
 // then releases the channel and connection. It is idempotent.
-func (p *Publisher) Close() error { return p.life.Close(p.release) }
+func (p *Publisher) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), bus.DefaultCloseTimeout)
+	defer cancel()
+	return p.Shutdown(ctx)
+}
 
 // Shutdown is Close bounded by ctx instead of bus.DefaultCloseTimeout.
-func (p *Publisher) Shutdown(ctx context.Context) error { return p.life.Shutdown(ctx, p.release) }
+func (p *Publisher) Shutdown(ctx context.Context) error {
+	return p.life.Shutdown(ctx, func() error { return p.release(ctx) })
+}
 
-func (p *Publisher) release() error {
+// stopGrace is how long release waits for the channel goroutine once the
+// close deadline has passed before it cuts the connection under it.
+const stopGrace = time.Second
+
+func (p *Publisher) release(ctx context.Context) error {
 	close(p.stop)
-	<-p.stopped
+	select {
+	case <-p.stopped:
+	case <-ctx.Done():
+		t := time.NewTimer(stopGrace)
+		select {
+		case <-p.stopped:
+		case <-t.C:
+			// The channel goroutine is stuck in a write to a broker that
+			// stopped reading (a resource alarm): only cutting the
+			// connection frees it.
+			p.conn.abort()
+			<-p.stopped
+		}
+		t.Stop()
+	}
 	if p.own {
 		return p.conn.close()
 	}

@@ -261,18 +261,24 @@ func (s *Subscriber) deadLetter(ctx context.Context, topic string, m *bus.Messag
 // Close stops every subscription, waits for running handlers (up to
 // bus.DefaultCloseTimeout), acks what they finished and closes the
 // connection. It is idempotent.
-func (s *Subscriber) Close() error { return s.life.Close(s.release) }
+func (s *Subscriber) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), bus.DefaultCloseTimeout)
+	defer cancel()
+	return s.Shutdown(ctx)
+}
 
 // Shutdown is Close bounded by ctx instead of bus.DefaultCloseTimeout.
-func (s *Subscriber) Shutdown(ctx context.Context) error { return s.life.Shutdown(ctx, s.release) }
+func (s *Subscriber) Shutdown(ctx context.Context) error {
+	return s.life.Shutdown(ctx, func() error { return s.release(ctx) })
+}
 
-func (s *Subscriber) release() error {
+func (s *Subscriber) release(ctx context.Context) error {
 	s.dlMu.Lock()
 	dl := s.dl
 	s.dlMu.Unlock()
 	var err error
 	if dl != nil {
-		err = dl.Close()
+		err = dl.Shutdown(ctx)
 	}
 	return errors.Join(err, s.conn.close())
 }

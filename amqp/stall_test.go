@@ -1,0 +1,129 @@
+package amqp_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/busline/bus"
+	"github.com/busline/bus/amqp"
+)
+
+// stallProxy forwards loopback TCP connections to the broker and can stop
+// reading what the client sends, as a broker under a resource alarm does
+// with a blocked publishing connection.
+type stallProxy struct {
+	l       net.Listener
+	stalled atomic.Bool
+	resume  chan struct{}
+	mu      sync.Mutex
+	conns   []net.Conn
+	wg      sync.WaitGroup
+}
+
+func newStallProxy(t testing.TB, target string) *stallProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &stallProxy{l: l, resume: make(chan struct{})}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			b, err := net.DialTimeout("tcp", target, 5*time.Second)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, b)
+			p.mu.Unlock()
+			p.wg.Add(2)
+			go p.pipe(b, c, true)
+			go p.pipe(c, b, false)
+		}
+	}()
+	t.Cleanup(func() {
+		close(p.resume)
+		l.Close()
+		p.mu.Lock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.mu.Unlock()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *stallProxy) pipe(dst, src net.Conn, fromClient bool) {
+	defer p.wg.Done()
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		if fromClient && p.stalled.Load() {
+			<-p.resume
+		}
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// TestShutdownBoundedWhenBrokerStopsReading: a broker that stops reading
+// the publishing connection (a memory or disk alarm) must not make
+// Shutdown hang past its deadline.
+func TestShutdownBoundedWhenBrokerStopsReading(t *testing.T) {
+	px := newStallProxy(t, "127.0.0.1:5672")
+	cfg := mustConfig(t, "topology=workqueue&heartbeat=120s")
+	cfg.URL = "amqp://guest:guest@" + px.l.Addr().String() + "/"
+	topic := uniqueTopic(t)
+	pub, err := amqp.NewPublisher(ctxT(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(ctxT(t), topic, &bus.Message{Body: []byte("warm")}); err != nil {
+		t.Fatal(err)
+	}
+	px.stalled.Store(true)
+	ms := make([]*bus.Message, 400)
+	for i := range ms {
+		ms[i] = &bus.Message{Body: make([]byte, 64<<10)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := pub.Publish(ctx, topic, ms...); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("publish to a stalled broker: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		done <- pub.Shutdown(ctx)
+	}()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Shutdown with a 1s deadline still running after 15s")
+	}
+	if err := pub.Publish(ctxT(t), topic, &bus.Message{Body: []byte("late")}); !errors.Is(err, bus.ErrClosed) {
+		t.Fatalf("publish after Shutdown: %v", err)
+	}
+}
