@@ -36,6 +36,14 @@ type Publisher struct {
 	stopped chan struct{}
 	lastErr atomic.Pointer[error] // last connection error, for ctx errors
 	current atomic.Pointer[amqp091.Channel]
+
+	// The connection's blocked state, owned by the channel goroutine. The
+	// listener is registered once per connection, not per channel: the
+	// client never removes one, and it blocks its reader on a listener
+	// nobody drains.
+	blocksConn *amqp091.Connection
+	blocks     chan amqp091.Blocking
+	blocked    bool
 }
 
 // NewPublisher connects to the broker cfg names and returns a Publisher.
@@ -331,8 +339,6 @@ type pubSession struct {
 	confirms chan amqp091.Confirmation
 	returns  chan amqp091.Return
 	closes   chan *amqp091.Error
-	blocks   chan amqp091.Blocking
-	blocked  bool
 	inflight map[uint64]flight
 	returned []amqp091.Return
 	declared map[string]error
@@ -363,9 +369,11 @@ func (p *Publisher) openSession() (*pubSession, error) {
 		confirms: ch.NotifyPublish(make(chan amqp091.Confirmation, n)),
 		returns:  ch.NotifyReturn(make(chan amqp091.Return, n)),
 		closes:   ch.NotifyClose(make(chan *amqp091.Error, 1)),
-		blocks:   ac.NotifyBlocked(make(chan amqp091.Blocking, 4)),
 		inflight: make(map[uint64]flight, p.cfg.MaxInFlight),
 		declared: map[string]error{},
+	}
+	if ac != p.blocksConn {
+		p.blocksConn, p.blocks, p.blocked = ac, ac.NotifyBlocked(make(chan amqp091.Blocking, 4)), false
 	}
 	p.current.Store(ch)
 	return s, nil
@@ -401,8 +409,12 @@ func (s *pubSession) loop(queue []*batch) []*batch {
 			if ok {
 				s.returned = append(s.returned, r)
 			}
-		case bl := <-s.blocks:
-			s.blocked = bl.Active
+		case bl, ok := <-p.blocks:
+			if !ok { // the connection is gone; the next one gets a new listener
+				p.blocks = nil
+				continue
+			}
+			p.blocked = bl.Active
 			if bl.Active {
 				p.cfg.Logger.Warn("amqp: broker blocked publishing", "reason", bl.Reason)
 			}
@@ -430,7 +442,7 @@ func (s *pubSession) loop(queue []*batch) []*batch {
 // returns false when the channel failed.
 func (s *pubSession) publish(queue []*batch) ([]*batch, bool) {
 	max := s.p.cfg.MaxInFlight
-	for len(queue) > 0 && len(s.inflight) < max && !s.blocked {
+	for len(queue) > 0 && len(s.inflight) < max && !s.p.blocked {
 		b := queue[0]
 		if err := b.ctx.Err(); err != nil {
 			todo := b.todo
