@@ -238,20 +238,26 @@ func (sub *subscription) runGeneration(ctx context.Context, gen *kafkago.Generat
 		wg.Add(1)
 		gen.Start(func(gctx context.Context) {
 			defer wg.Done()
-			sub.consume(mergeDone(gctx, ctx), pt, cm.signal)
+			mctx, done := mergeDone(gctx, ctx)
+			defer done()
+			sub.consume(mctx, pt, cm.signal)
 		})
 	}
-	gen.Start(func(gctx context.Context) { cm.run(mergeDone(gctx, ctx), &wg) })
+	gen.Start(func(gctx context.Context) {
+		mctx, done := mergeDone(gctx, ctx)
+		defer done()
+		cm.run(mctx, &wg)
+	})
 	return nil
 }
 
-// mergeDone returns a context that ends when a or b ends; the value and
-// the cleanup are a's (the generation context lives as long as its
-// goroutine).
-func mergeDone(a, b context.Context) context.Context {
+// mergeDone returns a context that ends when a or b ends, with a's values,
+// and a function to call when done with it, which releases what ties it
+// to b (b outlives many generations).
+func mergeDone(a, b context.Context) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(a)
-	context.AfterFunc(b, cancel)
-	return ctx
+	stop := context.AfterFunc(b, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // committer commits a generation's finished offsets: soon after handlers
