@@ -223,7 +223,10 @@ func (sub *subscription) runGeneration(ctx context.Context, gen *kafkago.Generat
 		}
 		resolved = offs
 		if err := gen.CommitOffsets(map[string]map[int]int64{sub.topic: offs}); err != nil {
-			sub.log.Warn("kafka: committing the start offsets failed", "error", err)
+			// Not ready without it: OnReady promises that what is
+			// published from then on is read, even after a crash.
+			gen.Start(func(context.Context) {}) // end the generation; rejoin
+			return fmt.Errorf("commit the start offsets: %w", err)
 		}
 	}
 	cm := &committer{sub: sub, gen: gen, kick: make(chan struct{}, 1)}
