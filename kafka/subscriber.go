@@ -334,7 +334,11 @@ func (sub *subscription) consume(ctx context.Context, pt *partition, signal func
 		if ctx.Err() != nil {
 			return
 		}
-		from = pt.restart()
+		next := pt.restart()
+		if next > from {
+			attempt = 0 // progress since the last stall: back off from the start
+		}
+		from = next
 		sub.log.Warn("kafka: partition stalled on an unsettled message; reading it again", "partition", pt.id, "offset", from)
 		t := time.NewTimer(min(time.Duration(attempt+1)*time.Second, 30*time.Second))
 		select {
