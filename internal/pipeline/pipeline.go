@@ -117,6 +117,10 @@ func (r *Runner) deadLetter(m *bus.Message, cause error, attempts int) Outcome {
 	if err := r.DeadLetter(ctx, r.Config.DeadLetter, dl); err != nil {
 		r.Config.Logger.Error("bus: dead letter publish failed; message left for redelivery",
 			"topic", r.Topic, "dead_letter", r.Config.DeadLetter, "id", m.ID, "error", err)
+		// Redelivery comes at once on most brokers: pause first, so that a
+		// dead letter destination that keeps failing does not turn into a
+		// hot loop of deliveries.
+		r.pause(deadLetterFailurePause)
 		return Abandon
 	}
 	r.Config.Logger.Warn("bus: message dead-lettered", "topic", r.Topic, "dead_letter", r.Config.DeadLetter,
@@ -127,6 +131,21 @@ func (r *Runner) deadLetter(m *bus.Message, cause error, attempts int) Outcome {
 // maxErrorBytes caps the error text a dead letter carries, so that a huge
 // error cannot push its metadata over bus.MaxMetadataBytes.
 const maxErrorBytes = 4 << 10
+
+// deadLetterFailurePause is how long Handle waits after a failed dead
+// letter publish before it returns Abandon (cut short by Stop or Ctx).
+const deadLetterFailurePause = time.Second
+
+// pause waits d, or less when the subscription stops.
+func (r *Runner) pause(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Stop:
+	case <-r.Ctx.Done():
+	}
+}
 
 // DeadLetterMessage returns a copy of m for the dead letter topic, its
 // metadata extended with the error, the attempt count, the original topic

@@ -65,8 +65,18 @@ func TestAbandon(t *testing.T) {
 	// A failed dead letter publish leaves the message for redelivery.
 	r := runner(t, failing, func(context.Context, string, *bus.Message) error { return errors.New("broker down") },
 		bus.WithRetry(bus.NoRetry()))
+	start := time.Now()
 	if r.Handle(&bus.Message{}) != Abandon {
 		t.Fatal("want Abandon when the dead letter publish fails")
+	}
+	if d := time.Since(start); d < deadLetterFailurePause {
+		t.Fatalf("returned after %v; a failed dead letter publish must pause %v before redelivery", d, deadLetterFailurePause)
+	}
+	// A stopping subscription does not wait out the pause.
+	r.Stop = closedChan()
+	start = time.Now()
+	if r.Handle(&bus.Message{}) != Abandon || time.Since(start) >= deadLetterFailurePause {
+		t.Fatal("want Abandon at once when stopping")
 	}
 	// Stopping during a backoff wait abandons too.
 	stop := make(chan struct{})
@@ -100,4 +110,10 @@ func TestShutdownDeadlineAbandonsLastAttempt(t *testing.T) {
 	if out := r.Handle(&bus.Message{}); out != Abandon || dead {
 		t.Fatalf("outcome %v, dead-lettered %v; want Abandon and no dead letter", out, dead)
 	}
+}
+
+func closedChan() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
 }
