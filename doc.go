@@ -41,7 +41,9 @@
 // attempt count and the original topic in its metadata, and then
 // acknowledged. Errors wrapped with Permanent skip the retries. A received
 // message that claims to be a busline envelope but is malformed goes to
-// the dead letter topic at once.
+// the dead letter topic at once. If the dead letter publish fails, the
+// message is left unacknowledged, after a pause of a second, for the broker
+// to redeliver.
 //
 // Without Group, a subscription is a broadcast subscriber: it gets its own
 // copy of every message published after it is ready (OnReady), and nothing
