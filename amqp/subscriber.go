@@ -55,7 +55,9 @@ func NewSubscriber(ctx context.Context, cfg Config) (*Subscriber, error) {
 // message is read, so dead letters are kept until someone reads them.
 // Errors before OnReady (bad group, permissions, a queue declared with
 // other arguments) are returned; after it, a lost connection or channel is
-// re-established with backoff and the subscription resumes on its own.
+// re-established with backoff and the subscription resumes on its own,
+// retrying (and logging) even errors that look permanent, until ctx ends
+// or Close.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler, opts ...bus.SubscribeOption) error {
 	sc, err := bus.NewSubscribeConfig(topic, h, append([]bus.SubscribeOption{bus.WithLogger(s.cfg.Logger)}, opts...)...)
 	if err != nil {
@@ -86,10 +88,17 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 			if errors.Is(err, bus.ErrClosed) || wctx.Err() != nil && ready {
 				return nil
 			}
-			if !ready || permanent(err) {
+			if !ready {
 				return fmt.Errorf("amqp: subscribe to %q: %w", topic, err)
 			}
-			log.Warn("amqp: cannot resume subscription, retrying", "error", err)
+			// Once live, a subscription does not end on its own: a broker
+			// that is starting up refuses logins and vhosts for a while, and
+			// an operator can fix a queue or a permission under it.
+			if permanent(err) {
+				log.Error("amqp: cannot resume subscription, retrying", "error", err)
+			} else {
+				log.Warn("amqp: cannot resume subscription, retrying", "error", err)
+			}
 			if !sleep(bo.next(), wctx.Done()) {
 				return nil
 			}
