@@ -265,7 +265,6 @@ func (p *Publisher) run() {
 			}
 			continue
 		}
-		bo.reset()
 		queue = s.loop(queue)
 		s.close()
 		p.current.Store(nil)
@@ -275,6 +274,17 @@ func (p *Publisher) run() {
 					b.resolve(bus.ErrClosed)
 				}
 			}
+			return
+		}
+		// A channel that confirmed something, or had nothing to confirm, is
+		// reopened at once. One that died with messages out and no confirm
+		// (a message the broker refuses kills it each time) waits, so that
+		// republishing is no hot loop.
+		if s.confirmed || !s.published {
+			bo.reset()
+			continue
+		}
+		if queue = p.waitOut(queue, bo.next()); queue == nil && p.isStopped() {
 			return
 		}
 	}
@@ -333,15 +343,17 @@ func dropCancelled(queue []*batch) []*batch {
 
 // pubSession is one publishing channel and its bookkeeping.
 type pubSession struct {
-	p        *Publisher
-	ch       *amqp091.Channel
-	admin    *amqp091.Channel // declarations, kept apart so a failed one cannot kill the publishing channel
-	confirms chan amqp091.Confirmation
-	returns  chan amqp091.Return
-	closes   chan *amqp091.Error
-	inflight map[uint64]flight
-	returned []amqp091.Return
-	declared map[string]error
+	p         *Publisher
+	ch        *amqp091.Channel
+	admin     *amqp091.Channel // declarations, kept apart so a failed one cannot kill the publishing channel
+	confirms  chan amqp091.Confirmation
+	returns   chan amqp091.Return
+	closes    chan *amqp091.Error
+	inflight  map[uint64]flight
+	published bool // a message was published on this channel
+	confirmed bool // a confirm arrived on this channel
+	returned  []amqp091.Return
+	declared  map[string]error
 }
 
 type flight struct {
@@ -476,6 +488,7 @@ func (s *pubSession) publish(queue []*batch) ([]*batch, bool) {
 			}
 			b.todo = b.todo[1:]
 			s.inflight[tag] = flight{b: b, i: i}
+			s.published = true
 		}
 	}
 	return queue, true
@@ -526,6 +539,7 @@ func (s *pubSession) settle(c amqp091.Confirmation) {
 	if !ok {
 		return
 	}
+	s.confirmed = true
 	delete(s.inflight, c.DeliveryTag)
 	var err error
 	pub := &f.b.pubs[f.i]
