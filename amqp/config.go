@@ -1,6 +1,7 @@
 package amqp
 
 import (
+	"cmp"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -104,36 +105,16 @@ type Config struct {
 
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
-	if c.Topology == "" {
-		c.Topology = TopologyExchange
-	}
-	if c.QueueType == "" {
-		c.QueueType = QueueClassic
-	}
-	if c.Heartbeat == 0 {
-		c.Heartbeat = 10 * time.Second
-	}
-	if c.DialTimeout == 0 {
-		c.DialTimeout = 30 * time.Second
-	}
-	if c.ReconnectMin == 0 {
-		c.ReconnectMin = 100 * time.Millisecond
-	}
-	if c.ReconnectMax == 0 {
-		c.ReconnectMax = 5 * time.Second
-	}
-	if c.MaxInFlight == 0 {
-		c.MaxInFlight = 10000
-	}
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if c.ConnectionName == "" {
-		c.ConnectionName = "busline"
-	}
-	if c.Logger == nil {
-		c.Logger = bus.DiscardLogger
-	}
+	c.Topology = cmp.Or(c.Topology, TopologyExchange)
+	c.QueueType = cmp.Or(c.QueueType, QueueClassic)
+	c.Heartbeat = cmp.Or(c.Heartbeat, 10*time.Second)
+	c.DialTimeout = cmp.Or(c.DialTimeout, 30*time.Second)
+	c.ReconnectMin = cmp.Or(c.ReconnectMin, 100*time.Millisecond)
+	c.ReconnectMax = cmp.Or(c.ReconnectMax, 5*time.Second)
+	c.MaxInFlight = cmp.Or(c.MaxInFlight, 10000)
+	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
+	c.ConnectionName = cmp.Or(c.ConnectionName, "busline")
+	c.Logger = cmp.Or(c.Logger, bus.DiscardLogger)
 	return c
 }
 

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -199,45 +200,27 @@ func parseURL(u *url.URL) (Config, error) {
 
 // withDefaults returns cfg with every zero field set to its default.
 func (c Config) withDefaults() Config {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	defInt := func(n *int, v int) {
-		if *n == 0 {
-			*n = v
-		}
-	}
 	if c.SASL == "" && c.Username != "" {
 		c.SASL = SASLPlain
 	}
 	if c.TLSCAFile != "" || c.TLSCertFile != "" || c.TLSInsecureSkipVerify || c.TLSServerName != "" {
 		c.TLS = true
 	}
-	if c.ClientID == "" {
-		c.ClientID = "busline"
-	}
-	if c.Acks == "" {
-		c.Acks = "all"
-	}
-	if c.Compression == "" {
-		c.Compression = "none"
-	}
-	def(&c.DialTimeout, 10*time.Second)
-	def(&c.BatchTimeout, 100*time.Microsecond)
-	defInt(&c.BatchSize, 1000)
-	defInt(&c.MaxMessageBytes, 1<<20)
-	def(&c.WriteTimeout, 10*time.Second)
-	def(&c.SessionTimeout, 30*time.Second)
-	def(&c.HeartbeatInterval, 3*time.Second)
-	def(&c.RebalanceTimeout, 30*time.Second)
-	def(&c.CommitInterval, 100*time.Millisecond)
-	def(&c.MaxWait, 250*time.Millisecond)
-	defInt(&c.FetchMaxBytes, 10<<20)
-	if c.Logger == nil {
-		c.Logger = bus.DiscardLogger
-	}
+	c.ClientID = cmp.Or(c.ClientID, "busline")
+	c.Acks = cmp.Or(c.Acks, "all")
+	c.Compression = cmp.Or(c.Compression, "none")
+	c.DialTimeout = cmp.Or(c.DialTimeout, 10*time.Second)
+	c.BatchTimeout = cmp.Or(c.BatchTimeout, 100*time.Microsecond)
+	c.BatchSize = cmp.Or(c.BatchSize, 1000)
+	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, 1<<20)
+	c.WriteTimeout = cmp.Or(c.WriteTimeout, 10*time.Second)
+	c.SessionTimeout = cmp.Or(c.SessionTimeout, 30*time.Second)
+	c.HeartbeatInterval = cmp.Or(c.HeartbeatInterval, 3*time.Second)
+	c.RebalanceTimeout = cmp.Or(c.RebalanceTimeout, 30*time.Second)
+	c.CommitInterval = cmp.Or(c.CommitInterval, 100*time.Millisecond)
+	c.MaxWait = cmp.Or(c.MaxWait, 250*time.Millisecond)
+	c.FetchMaxBytes = cmp.Or(c.FetchMaxBytes, 10<<20)
+	c.Logger = cmp.Or(c.Logger, bus.DiscardLogger)
 	return c
 }
 

@@ -1,6 +1,7 @@
 package redispubsub
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -239,43 +240,21 @@ func fromURL(u *url.URL) (Config, error) {
 
 // withDefaults returns cfg with every zero field set to its default.
 func (cfg Config) withDefaults() Config {
-	if cfg.Addr == "" {
-		cfg.Addr = DefaultAddr
-	}
 	if cfg.Sharded == nil {
 		s := cfg.Cluster
 		cfg.Sharded = &s
 	}
-	if cfg.Format == "" {
-		cfg.Format = FormatStructured
-	}
-	if cfg.MaxBody == 0 {
-		cfg.MaxBody = DefaultMaxBody
-	}
-	if cfg.BufferSize == 0 {
-		cfg.BufferSize = DefaultBufferSize
-	}
-	if cfg.BufferWait == 0 {
-		cfg.BufferWait = DefaultBufferWait
-	}
-	if cfg.PingInterval == 0 {
-		cfg.PingInterval = DefaultPingInterval
-	}
-	if cfg.MaxReconnectBackoff == 0 {
-		cfg.MaxReconnectBackoff = DefaultMaxReconnectBackoff
-	}
-	if cfg.DialTimeout == 0 {
-		cfg.DialTimeout = DefaultDialTimeout
-	}
-	if cfg.ReadTimeout == 0 {
-		cfg.ReadTimeout = DefaultIOTimeout
-	}
-	if cfg.WriteTimeout == 0 {
-		cfg.WriteTimeout = DefaultIOTimeout
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = bus.DiscardLogger
-	}
+	cfg.Addr = cmp.Or(cfg.Addr, DefaultAddr)
+	cfg.Format = cmp.Or(cfg.Format, FormatStructured)
+	cfg.MaxBody = cmp.Or(cfg.MaxBody, DefaultMaxBody)
+	cfg.BufferSize = cmp.Or(cfg.BufferSize, DefaultBufferSize)
+	cfg.BufferWait = cmp.Or(cfg.BufferWait, DefaultBufferWait)
+	cfg.PingInterval = cmp.Or(cfg.PingInterval, DefaultPingInterval)
+	cfg.MaxReconnectBackoff = cmp.Or(cfg.MaxReconnectBackoff, DefaultMaxReconnectBackoff)
+	cfg.DialTimeout = cmp.Or(cfg.DialTimeout, DefaultDialTimeout)
+	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, DefaultIOTimeout)
+	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, DefaultIOTimeout)
+	cfg.Logger = cmp.Or(cfg.Logger, bus.DiscardLogger)
 	return cfg
 }
 
