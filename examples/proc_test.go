@@ -1,11 +1,9 @@
 package examples
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -38,22 +36,8 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "busline-examples-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "examples test:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	build := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator),
+	return testproc.RunWithBinaries(m, &binDir,
 		"./workqueue", "./events", "./notifications", "./swap", "./quickstart")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "examples test: go build: %v\n%s", err, out)
-		return 1
-	}
-	binDir = dir
-	return m.Run()
 }
 
 // kafkaURL returns a kafka:// URL for the examples: topics are created on

@@ -51,22 +51,8 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "busline-interop-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "interop:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	build := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator),
+	return testproc.RunWithBinaries(m, &goBin,
 		"github.com/busline/bus/examples/workqueue", "github.com/busline/bus/examples/notifications")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "interop: go build: %v\n%s", err, out)
-		return 1
-	}
-	goBin = dir
-	return m.Run()
 }
 
 // node returns the argv that runs the Node program script (a file in

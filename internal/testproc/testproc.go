@@ -7,10 +7,12 @@ package testproc
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -247,4 +249,25 @@ func CountPrefix(lines []string, prefix string) int {
 		}
 	}
 	return n
+}
+
+// RunWithBinaries is a TestMain body: it builds pkgs (go build package
+// paths) into a temporary folder, stores the folder in *dir, runs the tests
+// and removes the folder. A failed build fails the run before any test.
+func RunWithBinaries(m *testing.M, dir *string, pkgs ...string) int {
+	tmp, err := os.MkdirTemp("", "busline-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testproc:", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	build := exec.CommandContext(ctx, "go", append([]string{"build", "-o", tmp + string(filepath.Separator)}, pkgs...)...)
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "testproc: go build: %v\n%s", err, out)
+		return 1
+	}
+	*dir = tmp
+	return m.Run()
 }
