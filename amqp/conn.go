@@ -1,6 +1,7 @@
 package amqp
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -19,6 +20,10 @@ import (
 // connection to the sessions that open channels on it and redials after
 // the connection is lost. Sessions notice the loss through their own
 // channel's close notification and come back for a new connection.
+//
+// A dial runs without holding mu, so that As, abort and close never wait
+// for a broker that accepts TCP but does not answer; close and abort cut
+// a dial in progress.
 type conn struct {
 	cfg  Config
 	tls  *tls.Config
@@ -28,7 +33,15 @@ type conn struct {
 	mu     sync.Mutex
 	c      *amqp091.Connection
 	closed bool
-	dialed bool // a connection was established once
+	dialed bool     // a connection was established once
+	dial   *dialing // the dial in progress, if any
+}
+
+// dialing is one connection attempt that other callers of get wait for.
+type dialing struct {
+	done   chan struct{} // closed when the attempt ends
+	err    error         // its outcome, set before done is closed
+	cancel context.CancelFunc
 }
 
 func newConn(cfg Config) (*conn, error) {
@@ -43,37 +56,102 @@ func newConn(cfg Config) (*conn, error) {
 	return &conn{cfg: cfg, tls: t, log: cfg.Logger, name: bus.RedactURL(cfg.URL)}, nil
 }
 
-// get returns the live connection, dialing once when there is none.
-func (c *conn) get() (*amqp091.Connection, error) {
+// get returns the live connection, dialing when there is none. Callers
+// share one dial, which runs on its own goroutine: a caller whose ctx ends
+// stops waiting, the dial goes on for the others and for the next get.
+func (c *conn) get(ctx context.Context) (*amqp091.Connection, error) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, bus.ErrClosed
+		}
+		if c.c != nil && !c.c.IsClosed() {
+			ac := c.c
+			c.mu.Unlock()
+			return ac, nil
+		}
+		d := c.dial
+		if d == nil {
+			dctx, cancel := context.WithCancel(context.Background())
+			d = &dialing{done: make(chan struct{}), cancel: cancel}
+			c.dial = d
+			go c.redial(dctx, d)
+		}
+		c.mu.Unlock()
+		select {
+		case <-d.done:
+			if d.err != nil {
+				return nil, d.err
+			}
+		case <-ctx.Done():
+			return nil, fmt.Errorf("amqp: connect to %s: %w", c.name, ctx.Err())
+		}
+	}
+}
+
+// redial runs the attempt d and installs the connection it makes.
+func (c *conn) redial(ctx context.Context, d *dialing) {
+	ac, err := c.dialOnce(ctx)
+	d.cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return nil, bus.ErrClosed
+	defer close(d.done)
+	c.dial = nil
+	switch {
+	case c.closed:
+		if ac != nil {
+			_ = ac.Close()
+		}
+		d.err = bus.ErrClosed
+	case err != nil:
+		d.err = c.dialError(err)
+	default:
+		if c.dialed {
+			c.log.Info("amqp: reconnected", "url", c.name)
+		}
+		c.dialed = true
+		c.c = ac
 	}
-	if c.c != nil && !c.c.IsClosed() {
-		return c.c, nil
+}
+
+// dialOnce makes one connection attempt; cancelling ctx cuts it, whether
+// it is connecting or in the TLS or AMQP handshake.
+func (c *conn) dialOnce(ctx context.Context) (*amqp091.Connection, error) {
+	var stop func() bool
+	dial := func(network, addr string) (net.Conn, error) {
+		d := net.Dialer{Timeout: c.cfg.DialTimeout}
+		nc, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		// The handshakes are bounded like the connect; the client clears
+		// the deadline once the connection is open.
+		if err := nc.SetDeadline(time.Now().Add(c.cfg.DialTimeout)); err != nil {
+			_ = nc.Close()
+			return nil, err
+		}
+		stop = context.AfterFunc(ctx, func() { _ = nc.Close() })
+		return nc, nil
 	}
 	ac, err := amqp091.DialConfig(c.cfg.URL, amqp091.Config{
 		Heartbeat:       c.cfg.Heartbeat,
 		TLSClientConfig: c.tls,
 		Locale:          "en_US",
-		Dial:            amqp091.DefaultDial(c.cfg.DialTimeout),
+		Dial:            dial,
 		Properties:      amqp091.Table{"connection_name": c.cfg.ConnectionName, "product": "busline"},
 	})
-	if err != nil {
-		return nil, c.dialError(err)
+	if stop != nil && !stop() && err == nil {
+		// Cut after the handshake completed: the connection is unusable.
+		_ = ac.Close()
+		return nil, net.ErrClosed
 	}
-	if c.dialed {
-		c.log.Info("amqp: reconnected", "url", c.name)
-	}
-	c.dialed = true
-	c.c = ac
-	return ac, nil
+	return ac, err
 }
 
 // channel opens a channel on the live connection.
-func (c *conn) channel() (*amqp091.Channel, error) {
-	ac, err := c.get()
+func (c *conn) channel(ctx context.Context) (*amqp091.Channel, error) {
+	ac, err := c.get(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +162,7 @@ func (c *conn) channel() (*amqp091.Channel, error) {
 	return ch, nil
 }
 
-// close closes the connection for good.
+// close closes the connection for good and cuts a dial in progress.
 func (c *conn) close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -92,6 +170,9 @@ func (c *conn) close() error {
 		return nil
 	}
 	c.closed = true
+	if c.dial != nil {
+		c.dial.cancel()
+	}
 	if c.c != nil && !c.c.IsClosed() {
 		if err := c.c.Close(); err != nil && !errors.Is(err, amqp091.ErrClosed) {
 			return fmt.Errorf("amqp: close connection: %w", err)
@@ -101,10 +182,14 @@ func (c *conn) close() error {
 }
 
 // abort cuts the live connection at once, unblocking a write to a broker
-// that stopped reading; sessions see it as a lost connection.
+// that stopped reading, and cuts a dial in progress; sessions see either
+// as a lost connection.
 func (c *conn) abort() {
 	c.mu.Lock()
 	ac := c.c
+	if c.dial != nil {
+		c.dial.cancel()
+	}
 	c.mu.Unlock()
 	if ac != nil {
 		_ = ac.CloseDeadline(time.Now())

@@ -33,6 +33,8 @@ type Publisher struct {
 
 	reqs    chan *batch
 	stop    chan struct{}
+	ctx     context.Context // ends with stop: cuts waiting for a connection
+	cancel  context.CancelFunc
 	stopped chan struct{}
 	lastErr atomic.Pointer[error] // last connection error, for ctx errors
 	current atomic.Pointer[amqp091.Channel]
@@ -63,22 +65,18 @@ func NewPublisher(ctx context.Context, cfg Config) (*Publisher, error) {
 
 // dialFirst makes the first connection, bounded by ctx.
 func dialFirst(ctx context.Context, c *conn) error {
-	errc := make(chan error, 1)
-	go func() { _, err := c.get(); errc <- err }()
-	select {
-	case err := <-errc:
-		if err != nil {
-			_ = c.close()
-		}
+	if _, err := c.get(ctx); err != nil {
+		_ = c.close()
 		return err
-	case <-ctx.Done():
-		go func() { <-errc; _ = c.close() }()
-		return fmt.Errorf("amqp: connect to %s: %w", c.name, ctx.Err())
 	}
+	return nil
 }
 
 func newPublisher(c *conn, own bool) *Publisher {
+	ctx, cancel := context.WithCancel(context.Background())
 	p := &Publisher{
+		ctx:     ctx,
+		cancel:  cancel,
 		cfg:     c.cfg,
 		topo:    topology{mode: c.cfg.Topology, queueType: c.cfg.QueueType},
 		conn:    c,
@@ -187,6 +185,7 @@ const stopGrace = time.Second
 
 func (p *Publisher) release(ctx context.Context) error {
 	close(p.stop)
+	p.cancel()
 	select {
 	case <-p.stopped:
 	case <-ctx.Done():
@@ -362,7 +361,7 @@ type flight struct {
 }
 
 func (p *Publisher) openSession() (*pubSession, error) {
-	ac, err := p.conn.get()
+	ac, err := p.conn.get(p.ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -500,7 +499,7 @@ func (s *pubSession) declare(topic string) error {
 		return nil
 	}
 	if s.admin == nil || s.admin.IsClosed() {
-		ac, err := s.p.conn.get()
+		ac, err := s.p.conn.get(s.p.ctx)
 		if err != nil {
 			return err
 		}

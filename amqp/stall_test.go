@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
 	"github.com/busline/bus"
 	"github.com/busline/bus/amqp"
 )
@@ -17,12 +19,14 @@ import (
 // reading what the client sends, as a broker under a resource alarm does
 // with a blocked publishing connection.
 type stallProxy struct {
-	l       net.Listener
-	stalled atomic.Bool
-	resume  chan struct{}
-	mu      sync.Mutex
-	conns   []net.Conn
-	wg      sync.WaitGroup
+	l         net.Listener
+	stalled   atomic.Bool
+	blackhole atomic.Bool  // new connections are held open and never answered
+	held      atomic.Int32 // connections held by blackhole
+	resume    chan struct{}
+	mu        sync.Mutex
+	conns     []net.Conn
+	wg        sync.WaitGroup
 }
 
 func newStallProxy(t testing.TB, target string) *stallProxy {
@@ -39,6 +43,13 @@ func newStallProxy(t testing.TB, target string) *stallProxy {
 			c, err := l.Accept()
 			if err != nil {
 				return
+			}
+			if p.blackhole.Load() {
+				p.mu.Lock()
+				p.conns = append(p.conns, c)
+				p.mu.Unlock()
+				p.held.Add(1)
+				continue
 			}
 			b, err := net.DialTimeout("tcp", target, 5*time.Second)
 			if err != nil {
@@ -64,6 +75,16 @@ func newStallProxy(t testing.TB, target string) *stallProxy {
 		p.wg.Wait()
 	})
 	return p
+}
+
+// cut closes every connection the proxy carries.
+func (p *stallProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
 }
 
 func (p *stallProxy) pipe(dst, src net.Conn, fromClient bool) {
@@ -122,6 +143,56 @@ func TestShutdownBoundedWhenBrokerStopsReading(t *testing.T) {
 	case <-done:
 	case <-time.After(15 * time.Second):
 		t.Fatal("Shutdown with a 1s deadline still running after 15s")
+	}
+	if err := pub.Publish(ctxT(t), topic, &bus.Message{Body: []byte("late")}); !errors.Is(err, bus.ErrClosed) {
+		t.Fatalf("publish after Shutdown: %v", err)
+	}
+}
+
+// TestShutdownBoundedWhileRedialing: a broker that accepts TCP and never
+// answers the handshake must not hold up Shutdown or As for the dial
+// timeout; Shutdown cuts the dial in progress.
+func TestShutdownBoundedWhileRedialing(t *testing.T) {
+	px := newStallProxy(t, "127.0.0.1:5672")
+	cfg := mustConfig(t, "topology=workqueue&dial_timeout=60s&reconnect_min=10ms")
+	cfg.URL = "amqp://guest:guest@" + px.l.Addr().String() + "/"
+	topic := uniqueTopic(t)
+	pub, err := amqp.NewPublisher(ctxT(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(ctxT(t), topic, &bus.Message{Body: []byte("warm")}); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := amqp.NewSubscriber(ctxT(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subscribe(t, sub, topic, newCollector().handle, bus.Group(topic))
+
+	px.blackhole.Store(true)
+	px.cut()
+	waitUntil(t, 10*time.Second, "publisher and subscriber redialing", func() bool { return px.held.Load() >= 2 })
+
+	bounded := func(what string, limit time.Duration, f func()) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { f(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(limit):
+			t.Fatalf("%s still running after %v while a dial hangs", what, limit)
+		}
+	}
+	var c *amqp091.Connection
+	bounded("Publisher.As", 2*time.Second, func() { pub.As(&c) })
+	bounded("Subscriber.As", 2*time.Second, func() { sub.As(&c) })
+	for name, s := range map[string]bus.Shutdowner{"publisher": pub, "subscriber": sub} {
+		bounded(name+" Shutdown(1s)", 5*time.Second, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = s.Shutdown(ctx)
+		})
 	}
 	if err := pub.Publish(ctxT(t), topic, &bus.Message{Body: []byte("late")}); !errors.Is(err, bus.ErrClosed) {
 		t.Fatalf("publish after Shutdown: %v", err)

@@ -83,7 +83,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 	ready := false
 	bo := backoff{min: s.cfg.ReconnectMin, max: s.cfg.ReconnectMax}
 	for {
-		ss, err := s.open(topic, sc)
+		ss, err := s.open(wctx, topic, sc)
 		if err != nil {
 			if errors.Is(err, bus.ErrClosed) || wctx.Err() != nil && ready {
 				return nil
@@ -143,8 +143,8 @@ type settleReq struct {
 	ack  bool
 }
 
-func (s *Subscriber) open(topic string, sc bus.SubscribeConfig) (*subSession, error) {
-	ch, err := s.conn.channel()
+func (s *Subscriber) open(ctx context.Context, topic string, sc bus.SubscribeConfig) (*subSession, error) {
+	ch, err := s.conn.channel(ctx)
 	if err != nil {
 		return nil, err
 	}
