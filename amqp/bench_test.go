@@ -13,6 +13,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/amqp"
 )
 
 // The benchmarks do the same durable work with busline and with the raw
@@ -111,26 +112,7 @@ func BenchmarkPublishConcurrent(b *testing.B) {
 	const workers = 16
 	b.Run("busline/16-single-publishers", func(b *testing.B) {
 		q := benchQueue(b)
-		pub := newPublisher(b, mustConfig(b, "topology=workqueue"))
-		body := payload()
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		b.ResetTimer()
-		start := time.Now()
-		for range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for next.Add(1) <= int64(b.N) {
-					if err := pub.Publish(context.Background(), q, &bus.Message{Body: body}); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		reportRate(b, b.N, time.Since(start))
+		singlePublishers(b, newPublisher(b, mustConfig(b, "topology=workqueue")), q, workers)
 	})
 	// The raw client's own ceiling for 16 messages in flight: 16
 	// goroutines, each on its own confirming channel, each waiting for its
@@ -185,6 +167,45 @@ func BenchmarkPublishConcurrent(b *testing.B) {
 		}
 		reportRate(b, b.N, time.Since(start))
 	})
+}
+
+// singlePublishers has workers goroutines publish b.N single messages to q
+// between them, each Publish waiting for its own confirm.
+func singlePublishers(b *testing.B, pub *amqp.Publisher, q string, workers int) {
+	body := payload()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				if err := pub.Publish(context.Background(), q, &bus.Message{Body: body}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	reportRate(b, b.N, time.Since(start))
+}
+
+// BenchmarkPublishersSweep shows where the broker saturates: busline with
+// 1, 16 and 256 concurrent single-message publishers on one queue, classic
+// and quorum. Its numbers bound what any client reaches with that many
+// messages awaiting a confirm.
+func BenchmarkPublishersSweep(b *testing.B) {
+	for _, qt := range []string{amqp.QueueClassic, amqp.QueueQuorum} {
+		for _, workers := range []int{1, 16, 256} {
+			b.Run(qt+"/publishers="+itoa(workers), func(b *testing.B) {
+				q := uniqueTopic(b)
+				singlePublishers(b, newPublisher(b, mustConfig(b, "topology=workqueue&queue_type="+qt)), q, workers)
+			})
+		}
+	}
 }
 
 // stamped returns a 1 KiB body that starts with the current time.
