@@ -76,7 +76,10 @@
 // that carries cloudEvents_specversion but is malformed goes to the dead
 // letter topic at once. A message that could be neither handled nor
 // dead-lettered (shutdown during a retry wait, a failed dead letter
-// publish) is nacked and requeued. After a lost connection the
+// publish) is nacked and requeued. A Subscriber publishes dead letters on
+// a second connection of its own, so that while a resource alarm holds a
+// dead letter back, the broker keeps reading the subscriptions' acks.
+// After a lost connection the
 // subscription resumes on a new channel with backoff; the outcomes of
 // deliveries from the dead channel are never acked on the new one: the
 // broker redelivers those messages with the Redelivered flag set (quorum

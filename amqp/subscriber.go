@@ -19,7 +19,10 @@ import (
 // Subscriber consumes from RabbitMQ. It implements bus.Subscriber,
 // bus.Shutdowner, bus.CapabilityReporter and bus.Aser. All its
 // subscriptions share one connection; each has its own channel, owned by
-// one goroutine that receives deliveries and sends their acks.
+// one goroutine that receives deliveries and sends their acks. Dead letters
+// are published on a second connection, opened at the first one: a broker
+// under a resource alarm stops reading every connection that publishes,
+// and acks must not wait behind a dead letter.
 type Subscriber struct {
 	cfg  Config
 	topo topology
@@ -27,7 +30,7 @@ type Subscriber struct {
 	life *lifecycle.State
 
 	dlMu sync.Mutex
-	dl   *Publisher // dead letter publisher, on the same connection
+	dl   *Publisher // dead letter publisher, on a connection of its own
 }
 
 // NewSubscriber connects to the broker cfg names and returns a Subscriber.
@@ -260,7 +263,14 @@ func (ss *subSession) drain(pool *dispatch.Pool) {
 func (s *Subscriber) deadLetter(ctx context.Context, topic string, m *bus.Message) error {
 	s.dlMu.Lock()
 	if s.dl == nil {
-		s.dl = newPublisher(s.conn, false)
+		cfg := s.cfg
+		cfg.ConnectionName += " dead letters"
+		c, err := newConn(cfg)
+		if err != nil {
+			s.dlMu.Unlock()
+			return err
+		}
+		s.dl = newPublisher(c, true)
 	}
 	p := s.dl
 	s.dlMu.Unlock()
