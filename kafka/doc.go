@@ -27,7 +27,10 @@
 // Publish returns nil once the brokers acknowledged every message with
 // acks=all (every in-sync replica) by default. Concurrent Publish calls and
 // the messages of one call share produce requests; a partially filled batch
-// waits at most batch_timeout (100µs) for company. The record key is the
+// waits at most batch_timeout (100µs) for company. Messages whose produce
+// request failed because its connection closed or was reset under it (a
+// broker that died) are sent again, up to three times in all, so they may
+// be stored twice; other failures are returned. The record key is the
 // message Key, partitioned with murmur2 exactly as the Java client (and
 // KafkaJS's default partitioner) does, so producers in any of these
 // languages put one key on one partition; messages without a Key go to a

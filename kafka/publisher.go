@@ -1,10 +1,14 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -105,18 +109,66 @@ func (p *Publisher) publish(ctx context.Context, topic string, msgs []*bus.Messa
 				topic, bus.ErrTooLarge, i, n, p.c.cfg.MaxMessageBytes)
 		}
 	}
-	if err := p.w.WriteMessages(ctx, kms...); err != nil {
-		var werrs kafkago.WriteErrors
-		if errors.As(err, &werrs) {
-			for _, e := range werrs {
-				if e != nil {
-					return wrapErr(fmt.Sprintf("publish to %q (%d of %d messages failed)", topic, werrs.Count(), len(msgs)), e)
-				}
-			}
+	return p.write(ctx, topic, kms)
+}
+
+// writeAttempts bounds how often write sends messages that failed on a
+// connection that went away under them.
+const writeAttempts = 3
+
+// write sends kms. Messages whose produce request failed because its
+// connection was closed or reset under it (a broker that died, a
+// connection the client dropped) are sent again, up to writeAttempts
+// times: the writer itself does not retry those. A resent message may
+// have been stored the first time; at-least-once allows the duplicate.
+func (p *Publisher) write(ctx context.Context, topic string, kms []kafkago.Message) error {
+	total := len(kms)
+	for attempt := 1; ; attempt++ {
+		err := p.w.WriteMessages(ctx, kms...)
+		if err == nil {
+			return nil
 		}
-		return wrapErr(fmt.Sprintf("publish to %q", topic), err)
+		var werrs kafkago.WriteErrors
+		if !errors.As(err, &werrs) {
+			return wrapErr(fmt.Sprintf("publish to %q", topic), err)
+		}
+		var failed []kafkago.Message
+		var first error
+		resend := true
+		for i, e := range werrs {
+			if e == nil {
+				continue
+			}
+			failed = append(failed, kms[i])
+			first = cmp.Or(first, e)
+			resend = resend && connectionLost(e)
+		}
+		if !resend || attempt == writeAttempts || !sleepCtx(ctx, time.Duration(attempt)*50*time.Millisecond) {
+			return wrapErr(fmt.Sprintf("publish to %q (%d of %d messages failed)", topic, len(failed), total), first)
+		}
+		p.c.cfg.Logger.Warn("kafka: connection lost while publishing; sending again",
+			"topic", topic, "messages", len(failed), "attempt", attempt, "error", first)
+		kms = failed
 	}
-	return nil
+}
+
+// connectionLost reports a produce error from a connection that closed
+// or was reset under the request.
+func connectionLost(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// sleepCtx waits d, or returns false when ctx ends first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // ensureTopic checks once per topic that it exists (creating it when
