@@ -68,7 +68,10 @@
 // for a partition after the generation that owned it ended, and the next
 // owner starts from the last committed offset. A member that dies leaves
 // its uncommitted messages to be handled again by the member that takes
-// over its partitions after session_timeout. Close and Shutdown drain the
+// over its partitions after session_timeout. Kafka does not say whether an
+// offset was read before, so Delivery.Redelivered is always false and
+// Delivery.DeliveryCount 0; handlers must be idempotent for messages read
+// again after a rebalance or a restart. Close and Shutdown drain the
 // same way and leave the group. OnReady is called once the member holds its
 // first assignment, or, for a broadcast subscriber, once its start offsets
 // are fixed: a message published after OnReady is received.
