@@ -60,6 +60,11 @@ type Subscriber interface {
 // Shutdowner is implemented by publishers and subscribers whose drain can be
 // bounded: Shutdown is Close that gives up waiting when ctx ends, cancelling
 // the contexts of handlers still running. Every busline adapter implements it.
+//
+// One wait is not cut by ctx: a dead letter publish already under way gets
+// up to 30 seconds to finish, so that a message that failed for good is not
+// handed back for redelivery by a shutdown; Shutdown may return that much
+// after ctx ends.
 type Shutdowner interface {
 	Shutdown(ctx context.Context) error
 }
