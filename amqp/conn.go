@@ -14,6 +14,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/internal/tlsconf"
 )
 
 // conn supervises one AMQP connection: it dials on demand, hands the live
@@ -215,9 +216,7 @@ func (c *conn) dialError(err error) error {
 		}
 		return fmt.Errorf("amqp: connect to %s: %w", c.name, err)
 	}
-	var te *tls.CertificateVerificationError
-	var re tls.RecordHeaderError
-	if errors.As(err, &te) || errors.As(err, &re) {
+	if tlsconf.HandshakeFailed(err) {
 		return fmt.Errorf("amqp: %w: TLS handshake with %s failed: %w", bus.ErrUnreachable, c.name, err)
 	}
 	var ne net.Error

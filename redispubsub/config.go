@@ -345,7 +345,7 @@ func newClient(ctx context.Context, cfg Config) (goredis.UniversalClient, error)
 	defer cancel()
 	if err := c.Ping(pctx).Err(); err != nil {
 		_ = c.Close()
-		return nil, wrapErr("connect to "+cfg.where(), err)
+		return nil, connectErr(cfg, err)
 	}
 	return c, nil
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
+	"syscall"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/internal/tlsconf"
 )
 
 // wrapErr turns a go-redis error into one that starts with the package
@@ -24,6 +27,35 @@ func wrapErr(op string, err error) error {
 		return fmt.Errorf("redispubsub: %s: %w: %w", op, s, err)
 	}
 	return fmt.Errorf("redispubsub: %s: %w", op, err)
+}
+
+// connectErr explains a failed first connection: TLS handshake failures
+// and a server that hangs up before answering are bus.ErrUnreachable,
+// with what to check.
+func connectErr(cfg Config, err error) error {
+	switch {
+	case tlsconf.HandshakeFailed(err):
+		return fmt.Errorf("redispubsub: %w: TLS handshake with %s failed: %w", bus.ErrUnreachable, cfg.where(), err)
+	case cfg.TLS && !isDial(err) && (errors.Is(err, context.DeadlineExceeded) || isTimeout(err)):
+		// A server without TLS waits for a command line that the TLS
+		// client hello never ends.
+		return fmt.Errorf("redispubsub: %w: no answer from %s within %v (if it does not speak TLS, use redis://): %w",
+			bus.ErrUnreachable, cfg.where(), cfg.DialTimeout+cfg.ReadTimeout, err)
+	case !cfg.TLS && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)):
+		return fmt.Errorf("redispubsub: %w: %s closed the connection without answering (if it only speaks TLS, use rediss://): %w",
+			bus.ErrUnreachable, cfg.where(), err)
+	}
+	return wrapErr("connect to "+cfg.where(), err)
+}
+
+func isDial(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // sentinel maps a go-redis error onto a bus sentinel, or returns nil.

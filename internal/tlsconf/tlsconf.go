@@ -6,7 +6,9 @@ package tlsconf
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 
 	"github.com/busline/bus"
@@ -51,4 +53,24 @@ func (f Files) Config(pkg string) (*tls.Config, error) {
 		c.Certificates = []tls.Certificate{cert}
 	}
 	return c, nil
+}
+
+// HandshakeFailed reports whether err comes from a failed TLS handshake:
+// a server certificate that does not verify, an alert from the server
+// (such as a client certificate it requires), or a server that does not
+// speak TLS at all.
+func HandshakeFailed(err error) bool {
+	var (
+		verify   *tls.CertificateVerificationError
+		record   tls.RecordHeaderError
+		remote   *net.OpError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+	)
+	// crypto/tls reports an alert from the server as a *net.OpError whose
+	// Op is "remote error".
+	return errors.As(err, &verify) || errors.As(err, &record) ||
+		errors.As(err, &remote) && remote.Op == "remote error" ||
+		errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid)
 }
