@@ -213,6 +213,13 @@ func (c *conn) dialError(err error) error {
 			return fmt.Errorf("amqp: %w: vhost of %s does not exist or is not allowed for this user: %w", bus.ErrNotFound, c.name, err)
 		case ae.Code == amqp091.AccessRefused:
 			return fmt.Errorf("amqp: %w: broker %s refused the credentials: %w", bus.ErrPermission, c.name, err)
+		case ae.Code == amqp091.FrameError && strings.Contains(ae.Reason, "tls: "):
+			// The client reports a TLS failure it reads after the handshake
+			// (a client certificate the server rejects) as a frame error
+			// carrying only the text.
+			return fmt.Errorf("amqp: %w: TLS handshake with %s failed: %w", bus.ErrUnreachable, c.name, err)
+		case ae.Code == amqp091.FrameError:
+			return fmt.Errorf("amqp: %w: connection to %s failed during the handshake: %w", bus.ErrUnreachable, c.name, err)
 		}
 		return fmt.Errorf("amqp: connect to %s: %w", c.name, err)
 	}
