@@ -44,8 +44,10 @@
 // earliest offset (bus.StartFrom changes it). A Subscribe without a group
 // is a broadcast subscriber: it reads every partition from the end it finds
 // when it starts, joins no group, commits nothing and disturbs no group; it
-// misses what was published while it was not running. Broadcast readers
-// read the partitions that existed when they started.
+// misses what was published while it was not running. Partitions added to
+// the topic while it runs are read from their first offset once it sees
+// them (it looks every 5 seconds), as group members pick them up after a
+// rebalance.
 //
 // Consumption is at-least-once. Records are fetched, handled, and only
 // then committed: an offset is committed once its handler returned nil,

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
+
 	"github.com/busline/bus"
 )
 
@@ -89,5 +91,43 @@ func TestShutdownDeadlineLeavesMessageForRedelivery(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		return got > 0
+	})
+}
+
+// A broadcast subscriber reads partitions added to its topic while it
+// runs: messages that land on them are not missed.
+func TestBroadcastReadsAddedPartitions(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(brokers(t))
+	topic := newTopic(t, cfg, 1)
+	var mu sync.Mutex
+	got := map[string]bool{}
+	subscribe(t, newTestSubscriber(t, cfg), topic, func(_ context.Context, m *bus.Message) error {
+		mu.Lock()
+		got[m.Key] = true
+		mu.Unlock()
+		return nil
+	})
+
+	sub := newTestSubscriber(t, cfg)
+	client, done := sub.c.admin()
+	defer done()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := client.CreatePartitions(ctx, &kafkago.CreatePartitionsRequest{
+		Topics: []kafkago.TopicPartitionsConfig{{Name: topic, Count: 4}}})
+	if err == nil && len(resp.Errors) > 0 {
+		err = resp.Errors[topic]
+	}
+	if err != nil {
+		t.Fatalf("add partitions: %v", err)
+	}
+	// A publisher made now sees the 4 partitions: 40 keys cover them all.
+	msgs := keyedBatch(40, 0, 1)
+	publishCtx(t, newTestPublisher(t, cfg), topic, msgs)
+	waitFor(t, 30*time.Second, "every key, on old and new partitions", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == len(msgs)
 	})
 }

@@ -119,7 +119,14 @@ func (sub *subscription) ready() {
 	})
 }
 
+// partitionWatch is how often a broadcast subscription looks for
+// partitions added to its topic; the group subscriptions' interval too.
+const partitionWatch = 5 * time.Second
+
 // broadcast reads every partition from its current end, without a group.
+// Partitions added to the topic while it runs are read from their first
+// offset once it sees them (within partitionWatch), so nothing published
+// after OnReady is missed.
 func (sub *subscription) broadcast(ctx context.Context, parts []int) error {
 	offs, err := sub.s.c.lastOffsets(ctx, sub.topic, parts)
 	if err != nil {
@@ -129,17 +136,43 @@ func (sub *subscription) broadcast(ctx context.Context, parts []int) error {
 		return fmt.Errorf("kafka: subscribe to %q: %w", sub.topic, err)
 	}
 	var wg sync.WaitGroup
-	for _, p := range parts {
-		pt := newPartition(p, offs[p], false)
+	defer wg.Wait()
+	reading := map[int]bool{}
+	read := func(p int, start int64) {
+		reading[p] = true
+		pt := newPartition(p, start, false)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sub.consume(ctx, pt, nil)
 		}()
 	}
+	for _, p := range parts {
+		read(p, offs[p])
+	}
 	sub.ready()
-	wg.Wait()
-	return nil
+	t := time.NewTicker(partitionWatch)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		now, err := sub.s.c.partitions(ctx, sub.topic)
+		if err != nil {
+			if ctx.Err() == nil {
+				sub.log.Debug("kafka: checking for new partitions failed", "error", err)
+			}
+			continue
+		}
+		for _, p := range now {
+			if !reading[p] {
+				sub.log.Info("kafka: reading a partition added to the topic", "partition", p)
+				read(p, kafkago.FirstOffset)
+			}
+		}
+	}
 }
 
 // group runs the subscription as a consumer group member: one generation
@@ -160,7 +193,7 @@ func (sub *subscription) group(ctx context.Context) error {
 		RebalanceTimeout:       c.cfg.RebalanceTimeout,
 		JoinGroupBackoff:       time.Second,
 		WatchPartitionChanges:  true,
-		PartitionWatchInterval: 5 * time.Second,
+		PartitionWatchInterval: partitionWatch,
 		StartOffset:            start,
 		Timeout:                c.cfg.DialTimeout,
 		Logger:                 kafkaLogger(sub.log, slog.LevelDebug),
