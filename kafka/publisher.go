@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -140,7 +139,9 @@ func (p *Publisher) write(ctx context.Context, topic string, kms []kafkago.Messa
 				continue
 			}
 			failed = append(failed, kms[i])
-			first = cmp.Or(first, e)
+			if first == nil {
+				first = e
+			}
 			resend = resend && connectionLost(e)
 		}
 		if !resend || attempt == writeAttempts || !sleepCtx(ctx, time.Duration(attempt)*50*time.Millisecond) {
