@@ -83,12 +83,14 @@
 // original topic in its metadata. The list keeps what it gets
 // (dead_letter_max_len caps it). Read it with LRANGE or BLPOP. A message
 // is lost when the process dies while it is buffered, in a handler or
-// waiting for a retry; also when the subscription stops (buffered messages
-// are discarded and counted in Stats.Discarded). Use the amqp or kafka
+// waiting for a retry. A subscription that stops (its ctx ends, or Close)
+// stops reading and then hands what it already buffered to the handler;
+// only a Shutdown deadline cuts that short (the rest is discarded and
+// counted in Stats.Discarded). Use the amqp or kafka
 // adapter where losing a message is not acceptable.
 //
-// Close stops every subscription, waits for running handlers to finish
-// (Shutdown bounds the wait), and closes the connections. It is
+// Close stops every subscription, lets the handlers finish running and
+// buffered messages (Shutdown bounds the wait), and closes the connections. It is
 // idempotent; Publish and Subscribe afterwards fail with bus.ErrClosed.
 //
 // # As

@@ -565,3 +565,59 @@ func TestCloseIsIdempotentAndDrains(t *testing.T) {
 		t.Fatalf("Subscribe after Close: %v", err)
 	}
 }
+
+// A subscription that stops hands what it already received to the handler
+// (Redis will not deliver it again); a Shutdown deadline that ends first
+// discards the rest and counts it.
+func TestStopHandlesBufferedMessages(t *testing.T) {
+	const n = 10
+	publish := func(t *testing.T, topic string) {
+		msgs := make([]*bus.Message, n)
+		for i := range msgs {
+			msgs[i] = &bus.Message{Body: []byte(strconv.Itoa(i))}
+		}
+		if err := newPublisher(t, standaloneConfig()).Publish(context.Background(), topic, msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("ctx ends", func(t *testing.T) {
+		sub := newSubscriber(t, standaloneConfig())
+		topic := uniqueTopic(t)
+		release := make(chan struct{})
+		in := newInbox()
+		stop := start(t, sub, topic, func(ctx context.Context, m *bus.Message) error {
+			<-release
+			return in.handler(ctx, m)
+		})
+		publish(t, topic)
+		waitUntil(t, "every message read", nil, func() bool { return sub.Stats().Received == n })
+		stopped := make(chan error, 1)
+		go func() { stopped <- stop() }()
+		close(release)
+		if err := <-stopped; err != nil {
+			t.Fatal(err)
+		}
+		if in.len() != n || sub.Stats().Discarded != 0 {
+			t.Fatalf("handled %d of %d received before the stop: %+v", in.len(), n, sub.Stats())
+		}
+	})
+	t.Run("shutdown deadline", func(t *testing.T) {
+		sub := newSubscriber(t, standaloneConfig())
+		topic := uniqueTopic(t)
+		in := newInbox()
+		start(t, sub, topic, func(ctx context.Context, m *bus.Message) error {
+			<-ctx.Done() // holds the first message until the deadline
+			return in.handler(ctx, m)
+		})
+		publish(t, topic)
+		waitUntil(t, "every message read", nil, func() bool { return sub.Stats().Received == n })
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		if err := sub.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st := sub.Stats(); st.Discarded != n-1 {
+			t.Fatalf("discarded %d, want %d: %+v", st.Discarded, n-1, st)
+		}
+	})
+}

@@ -59,8 +59,8 @@ type Stats struct {
 	// Dropped counts messages lost because the subscription's buffer
 	// stayed full (see Config.BufferWait).
 	Dropped uint64
-	// Discarded counts buffered messages not yet handed to a handler when
-	// their subscription stopped. They are lost.
+	// Discarded counts buffered messages still unhandled when a Shutdown
+	// deadline ended their subscription. They are lost.
 	Discarded uint64
 	// Disconnects counts subscription connections lost (errors, kills,
 	// unanswered pings).
@@ -173,7 +173,18 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 	if sc.Concurrency > 1 {
 		pool = dispatch.New(sc.Concurrency)
 	}
+	// What was received is handled even after the subscription stops:
+	// Redis will not deliver it again. Only a Shutdown deadline cuts this
+	// short.
+	hard := s.life.HandlerContext()
 	discarded := 0
+	handle := func(rm *goredis.Message) {
+		if hard.Err() != nil {
+			discarded++
+			return
+		}
+		s.dispatch(pool, runner, rm)
+	}
 loop:
 	for {
 		select {
@@ -182,18 +193,17 @@ loop:
 		case <-readerDone:
 			break loop
 		case rm := <-sub.buf:
-			if wctx.Err() != nil { // stopping wins over a ready message
-				discarded++
-				break loop
-			}
-			s.dispatch(pool, runner, rm)
+			handle(rm)
 		}
 	}
 	sub.closeConn()
 	<-readerDone
-	if n := discarded + len(sub.buf); n > 0 {
-		s.stats.discarded.Add(uint64(n))
-		sc.Logger.Warn("redispubsub: subscription stopped; buffered messages discarded", "topic", topic, "count", n)
+	for len(sub.buf) > 0 {
+		handle(<-sub.buf)
+	}
+	if discarded > 0 {
+		s.stats.discarded.Add(uint64(discarded))
+		sc.Logger.Warn("redispubsub: shutdown deadline passed; buffered messages discarded", "topic", topic, "count", discarded)
 	}
 	if pool != nil {
 		pool.Close()
@@ -275,9 +285,10 @@ func (s *Subscriber) Capabilities() bus.Capabilities { return capabilities(s.cfg
 // As sets target to the go-redis client, like Publisher.As.
 func (s *Subscriber) As(target any) bool { return asClient(s.client, target) }
 
-// Close stops every subscription, waits for running handlers (at most
-// bus.DefaultCloseTimeout), and closes the connections. Messages still
-// buffered are discarded and counted. It is idempotent.
+// Close stops every subscription, lets the handlers finish the messages
+// already received, running and buffered (at most bus.DefaultCloseTimeout),
+// and closes the connections. Buffered messages left when the time is up
+// are discarded and counted. It is idempotent.
 func (s *Subscriber) Close() error { return s.life.Close(s.release) }
 
 // Shutdown is Close bounded by ctx: when ctx ends, the contexts of handlers
