@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -42,6 +43,11 @@ func TestBadInput(t *testing.T) {
 		{"TLS key without cert", "amqps://127.0.0.1/?tls_key_file=" + notPEM, bus.ErrInvalid, "tls_cert_file"},
 		{"TLS parameter on amqp", "amqp://127.0.0.1/?tls_ca_file=" + notPEM, bus.ErrInvalid, "amqps"},
 		{"bad duration", "amqp://127.0.0.1/?heartbeat=often", bus.ErrInvalid, "heartbeat"},
+		{"bad node address", "amqp://127.0.0.1/?addrs=node2", bus.ErrInvalid, "addrs"},
+		{"no node reachable", "amqp://guest:" + secret + "@127.0.0.1:" + itoa(closedPort) + "/?addrs=127.0.0.1:" + itoa(closedPort),
+			bus.ErrUnreachable, "none of the 2 nodes"},
+		{"wrong credentials on a cluster", "amqp://guest:" + secret + "@127.0.0.1:" + itoa(closedPort) + "/?addrs=127.0.0.1:5672",
+			bus.ErrPermission, "credentials"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := ctxT(t)
@@ -65,13 +71,14 @@ func TestBadInput(t *testing.T) {
 func TestParseURL(t *testing.T) {
 	t.Parallel()
 	cfg, err := amqp.ParseURL("amqp://u:p@127.0.0.1:5672/vh?topology=workqueue&queue_type=quorum&heartbeat=3s&dial_timeout=2s" +
-		"&reconnect_min=10ms&reconnect_max=1s&max_in_flight=7&max_body_bytes=1024&connection_name=svc")
+		"&reconnect_min=10ms&reconnect_max=1s&max_in_flight=7&max_body_bytes=1024&connection_name=svc&addrs=10.0.0.2:5672,%20node3:5673")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := amqp.Config{URL: "amqp://u:p@127.0.0.1:5672/vh", Topology: "workqueue", QueueType: "quorum", Heartbeat: 3e9, DialTimeout: 2e9,
-		ReconnectMin: 1e7, ReconnectMax: 1e9, MaxInFlight: 7, MaxBodyBytes: 1024, ConnectionName: "svc"}
-	if cfg != want {
+		ReconnectMin: 1e7, ReconnectMax: 1e9, MaxInFlight: 7, MaxBodyBytes: 1024, ConnectionName: "svc",
+		Addrs: []string{"10.0.0.2:5672", "node3:5673"}}
+	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("ParseURL:\n got %+v\nwant %+v", cfg, want)
 	}
 	if _, err := amqp.ParseURL("amqp://127.0.0.1/?topology=workqueue&topology=exchange"); !errors.Is(err, bus.ErrInvalid) {

@@ -5,7 +5,10 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
@@ -50,6 +53,12 @@ type Config struct {
 	// URL is the broker address with credentials and vhost, without the
 	// query parameters below: amqp://user:password@host:port/vhost.
 	URL string
+	// Addrs are more nodes of the same cluster, as host:port (addrs=, comma
+	// separated). A connection is made to the URL's host or, when that
+	// does not answer, to each of these in turn, with the URL's
+	// credentials, vhost and TLS settings; a lost connection is made again
+	// starting with the node that answered last. Default: none.
+	Addrs []string
 
 	// Topology is TopologyExchange or TopologyWorkQueue (topology=).
 	// Default: exchange.
@@ -139,6 +148,12 @@ func (c Config) validate() error {
 	if c.MaxInFlight < 1 || c.MaxBodyBytes < 1 || c.Heartbeat < 0 || c.DialTimeout < 0 || c.ReconnectMin < 0 || c.ReconnectMax < c.ReconnectMin {
 		return fmt.Errorf("amqp: %w: max_in_flight and max_body_bytes must be positive, durations not negative, reconnect_max >= reconnect_min", bus.ErrInvalid)
 	}
+	for _, a := range c.Addrs {
+		host, port, err := net.SplitHostPort(a)
+		if _, perr := strconv.ParseUint(port, 10, 16); err != nil || host == "" || perr != nil {
+			return fmt.Errorf("amqp: %w: addrs: %q is not host:port", bus.ErrInvalid, a)
+		}
+	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return fmt.Errorf("amqp: %w: tls_cert_file and tls_key_file go together", bus.ErrInvalid)
 	}
@@ -172,6 +187,8 @@ func parseURL(u *url.URL) (Config, error) {
 	p.Int("max_in_flight", &c.MaxInFlight, 1)
 	p.Int("max_body_bytes", &c.MaxBodyBytes, 1)
 	p.String("connection_name", &c.ConnectionName)
+	var addrs string
+	p.String("addrs", &addrs)
 	p.File("tls_ca_file", &c.TLSCAFile)
 	p.File("tls_cert_file", &c.TLSCertFile)
 	p.File("tls_key_file", &c.TLSKeyFile)
@@ -181,6 +198,11 @@ func parseURL(u *url.URL) (Config, error) {
 	}
 	if u.Scheme == Scheme && (c.TLSCAFile != "" || c.TLSCertFile != "" || c.TLSKeyFile != "" || c.TLSServerName != "") {
 		return Config{}, fmt.Errorf("amqp: %w: tls_* parameters need an amqps:// URL", bus.ErrInvalid)
+	}
+	for _, a := range strings.Split(addrs, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.Addrs = append(c.Addrs, a)
+		}
 	}
 	base := *u
 	base.RawQuery = ""

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -31,11 +32,21 @@ type conn struct {
 	log  *slog.Logger
 	name string // redacted URL, for errors and logs
 
+	nodes []node // the URL's host, then Config.Addrs
+
 	mu     sync.Mutex
 	c      *amqp091.Connection
 	closed bool
 	dialed bool     // a connection was established once
 	dial   *dialing // the dial in progress, if any
+	first  int      // the node a dial tries first: the last that answered
+}
+
+// node is one broker address a connection can be made to.
+type node struct {
+	url  string      // the Config URL with this node's host and port
+	name string      // url, redacted
+	tls  *tls.Config // with this node's host as server name, unless set
 }
 
 // dialing is one connection attempt that other callers of get wait for.
@@ -54,7 +65,25 @@ func newConn(cfg Config) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{cfg: cfg, tls: t, log: cfg.Logger, name: bus.RedactURL(cfg.URL)}, nil
+	c := &conn{cfg: cfg, tls: t, log: cfg.Logger, name: bus.RedactURL(cfg.URL)}
+	c.nodes = append(c.nodes, node{url: cfg.URL, name: c.name, tls: t})
+	for _, addr := range cfg.Addrs {
+		u, err := url.Parse(cfg.URL)
+		if err != nil {
+			return nil, fmt.Errorf("amqp: %w: URL %q", bus.ErrInvalid, c.name)
+		}
+		u.Host = addr
+		n := node{url: u.String(), name: bus.RedactURL(u.String()), tls: t}
+		if t != nil && cfg.TLSServerName == "" {
+			n.tls = t.Clone()
+			n.tls.ServerName = u.Hostname()
+		}
+		c.nodes = append(c.nodes, n)
+	}
+	if len(c.nodes) > 1 {
+		c.name = fmt.Sprintf("%s (+%d more nodes)", c.name, len(c.nodes)-1)
+	}
+	return c, nil
 }
 
 // get returns the live connection, dialing when there is none. Callers
@@ -93,7 +122,10 @@ func (c *conn) get(ctx context.Context) (*amqp091.Connection, error) {
 
 // redial runs the attempt d and installs the connection it makes.
 func (c *conn) redial(ctx context.Context, d *dialing) {
-	ac, err := c.dialOnce(ctx)
+	c.mu.Lock()
+	first := c.first
+	c.mu.Unlock()
+	ac, at, err := c.dialNodes(ctx, first)
 	d.cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -106,19 +138,55 @@ func (c *conn) redial(ctx context.Context, d *dialing) {
 		}
 		d.err = bus.ErrClosed
 	case err != nil:
-		d.err = c.dialError(err)
+		d.err = err
 	default:
 		if c.dialed {
-			c.log.Info("amqp: reconnected", "url", c.name)
+			c.log.Info("amqp: reconnected", "url", c.nodes[at].name)
 		}
 		c.dialed = true
 		c.c = ac
+		c.first = at
 	}
 }
 
-// dialOnce makes one connection attempt; cancelling ctx cuts it, whether
-// it is connecting or in the TLS or AMQP handshake.
-func (c *conn) dialOnce(ctx context.Context) (*amqp091.Connection, error) {
+// dialNodes tries the nodes in turn, starting at first, and returns the
+// connection and the index of the node that answered. A refused login or
+// vhost ends the attempt at once: every node of a cluster shares them.
+func (c *conn) dialNodes(ctx context.Context, first int) (*amqp091.Connection, int, error) {
+	var errs nodeErrors
+	for i := range c.nodes {
+		at := (first + i) % len(c.nodes)
+		n := c.nodes[at]
+		ac, err := c.dialOnce(ctx, n)
+		if err == nil {
+			return ac, at, nil
+		}
+		err = dialError(n.name, err)
+		if permanent(err) || ctx.Err() != nil || len(c.nodes) == 1 {
+			return nil, 0, err
+		}
+		c.log.Warn("amqp: node did not answer; trying the next", "url", n.name, "error", err)
+		errs = append(errs, err)
+	}
+	return nil, 0, fmt.Errorf("amqp: %w: none of the %d nodes answered: %w", bus.ErrUnreachable, len(c.nodes), errs)
+}
+
+// nodeErrors are the failures of one dial of every node, in order.
+type nodeErrors []error
+
+func (e nodeErrors) Error() string {
+	s := make([]string, len(e))
+	for i, err := range e {
+		s[i] = err.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+func (e nodeErrors) Unwrap() []error { return e }
+
+// dialOnce makes one connection attempt to n; cancelling ctx cuts it,
+// whether it is connecting or in the TLS or AMQP handshake.
+func (c *conn) dialOnce(ctx context.Context, n node) (*amqp091.Connection, error) {
 	var stop func() bool
 	dial := func(network, addr string) (net.Conn, error) {
 		d := net.Dialer{Timeout: c.cfg.DialTimeout}
@@ -135,9 +203,9 @@ func (c *conn) dialOnce(ctx context.Context) (*amqp091.Connection, error) {
 		stop = context.AfterFunc(ctx, func() { _ = nc.Close() })
 		return nc, nil
 	}
-	ac, err := amqp091.DialConfig(c.cfg.URL, amqp091.Config{
+	ac, err := amqp091.DialConfig(n.url, amqp091.Config{
 		Heartbeat:       c.cfg.Heartbeat,
-		TLSClientConfig: c.tls,
+		TLSClientConfig: n.tls,
 		Locale:          "en_US",
 		Dial:            dial,
 		Properties:      amqp091.Table{"connection_name": c.cfg.ConnectionName, "product": "busline"},
@@ -204,34 +272,34 @@ func (c *conn) isClosed() bool {
 	return c.closed
 }
 
-// dialError classifies a failed connection attempt.
-func (c *conn) dialError(err error) error {
+// dialError classifies a failed connection attempt to the node name.
+func dialError(name string, err error) error {
 	var ae *amqp091.Error
 	if errors.As(err, &ae) {
 		switch {
 		case ae == amqp091.ErrVhost || ae.Code == amqp091.NotAllowed && strings.Contains(ae.Reason, "vhost"):
-			return fmt.Errorf("amqp: %w: vhost of %s does not exist or is not allowed for this user: %w", bus.ErrNotFound, c.name, err)
+			return fmt.Errorf("amqp: %w: vhost of %s does not exist or is not allowed for this user: %w", bus.ErrNotFound, name, err)
 		case ae.Code == amqp091.AccessRefused:
-			return fmt.Errorf("amqp: %w: broker %s refused the credentials: %w", bus.ErrPermission, c.name, err)
+			return fmt.Errorf("amqp: %w: broker %s refused the credentials: %w", bus.ErrPermission, name, err)
 		case ae.Code == amqp091.FrameError && strings.Contains(ae.Reason, "tls: "):
 			// The client reports a TLS failure it reads after the handshake
 			// (a client certificate the server rejects) as a frame error
 			// carrying only the text.
-			return fmt.Errorf("amqp: %w: TLS handshake with %s failed: %w", bus.ErrUnreachable, c.name, err)
+			return fmt.Errorf("amqp: %w: TLS handshake with %s failed: %w", bus.ErrUnreachable, name, err)
 		case ae.Code == amqp091.FrameError:
-			return fmt.Errorf("amqp: %w: connection to %s failed during the handshake: %w", bus.ErrUnreachable, c.name, err)
+			return fmt.Errorf("amqp: %w: connection to %s failed during the handshake: %w", bus.ErrUnreachable, name, err)
 		}
-		return fmt.Errorf("amqp: connect to %s: %w", c.name, err)
+		return fmt.Errorf("amqp: connect to %s: %w", name, err)
 	}
 	if tlsconf.HandshakeFailed(err) {
-		return fmt.Errorf("amqp: %w: TLS handshake with %s failed: %w", bus.ErrUnreachable, c.name, err)
+		return fmt.Errorf("amqp: %w: TLS handshake with %s failed: %w", bus.ErrUnreachable, name, err)
 	}
 	var ne net.Error
 	var oe *net.OpError
 	if errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, net.ErrClosed) {
-		return fmt.Errorf("amqp: %w: cannot reach %s: %w", bus.ErrUnreachable, c.name, err)
+		return fmt.Errorf("amqp: %w: cannot reach %s: %w", bus.ErrUnreachable, name, err)
 	}
-	return fmt.Errorf("amqp: %w: connect to %s: %w", bus.ErrUnreachable, c.name, err)
+	return fmt.Errorf("amqp: %w: connect to %s: %w", bus.ErrUnreachable, name, err)
 }
 
 // brokerError maps an error the broker returned for op onto the bus

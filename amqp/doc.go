@@ -17,6 +17,14 @@
 // value or a TLS file that cannot be read is an error wrapping
 // bus.ErrInvalid. Passwords never appear in errors or logs.
 //
+// For a cluster, addrs=host2:5672,host3:5672 names more nodes: a connection
+// goes to the URL's host or, when that does not answer, to each of them in
+// turn, with the same credentials, vhost and TLS settings (the server name
+// checked is each node's host unless tls_server_name is set). A lost
+// connection is made again starting with the node that answered last, so
+// publishers and subscribers move to another node by themselves; quorum
+// queues (queue_type=quorum) keep their messages when a node goes.
+//
 // # Topologies
 //
 // topology=exchange (the default) gives every topic a durable fanout

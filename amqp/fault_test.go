@@ -72,6 +72,13 @@ func (p *proxy) pipe(dst, src net.Conn) {
 	p.mu.Unlock()
 }
 
+// open counts the proxy's open sockets, two per proxied connection.
+func (p *proxy) open() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}
+
 // cut closes every open connection, as a network failure would.
 func (p *proxy) cut() {
 	p.mu.Lock()
