@@ -5,7 +5,6 @@ package amqp_test
 import (
 	"context"
 	"errors"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,16 +66,4 @@ func TestBrokerAlarmKeepsAcking(t *testing.T) {
 	c := newCollector()
 	subscribe(t, sub, dlq, c.handle, bus.Group(dlq))
 	c.waitFor(t, testTimeout, "the dead letter after the alarm cleared", func() bool { return c.distinct() == 1 })
-}
-
-// rabbitmqctlOut runs one rabbitmqctl command and returns its output.
-func rabbitmqctlOut(t *testing.T, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "rabbitmqctl", append([]string{"-q"}, args...)...).Output()
-	if err != nil {
-		t.Fatalf("rabbitmqctl %v: %v", args, err)
-	}
-	return string(out)
 }

@@ -58,6 +58,18 @@
 // with a durable queue of the same name, so the dead letters are kept until
 // read with bus.Group("<topic>.dlq").
 //
+// Dead letters are published by the subscriber, not by the broker's
+// dead-letter exchange: they carry the handler's error and the attempt
+// count, which the broker cannot add, and the queues are declared without
+// x-dead-letter arguments, so that plain AMQP programs can declare the
+// same queues and existing queues never clash. For what only the broker
+// sees, use a policy that points its dead-lettering at the topic's dead
+// letter queue; with quorum queues a delivery limit stops a message that
+// crashes every process handling it from being redelivered forever:
+//
+//	rabbitmqctl set_policy --apply-to queues orders-dlx '^orders$' \
+//	  '{"delivery-limit":20,"dead-letter-exchange":"","dead-letter-routing-key":"orders.dlq"}'
+//
 // # Delivery Semantics
 //
 // Publish puts every message on the wire as persistent with the mandatory

@@ -3,6 +3,7 @@ package amqp_test
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -220,4 +221,27 @@ func msgs(n int, prefix string) []*bus.Message {
 		out[i] = &bus.Message{Body: []byte(fmt.Sprintf("%s-%d", prefix, i))}
 	}
 	return out
+}
+
+// rabbitmqctl runs one rabbitmqctl command on the local broker.
+func rabbitmqctl(t *testing.T, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "rabbitmqctl", args...).CombinedOutput()
+	if err != nil {
+		t.Errorf("rabbitmqctl %v: %v\n%s", args, err, out)
+	}
+}
+
+// rabbitmqctlOut runs one rabbitmqctl command and returns its output.
+func rabbitmqctlOut(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "rabbitmqctl", append([]string{"-q"}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("rabbitmqctl %v: %v", args, err)
+	}
+	return string(out)
 }

@@ -4,7 +4,6 @@ package amqp_test
 
 import (
 	"context"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -13,17 +12,6 @@ import (
 
 	"github.com/busline/bus"
 )
-
-// rabbitmqctl runs one rabbitmqctl command on the local broker.
-func rabbitmqctl(t *testing.T, args ...string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "rabbitmqctl", args...).CombinedOutput()
-	if err != nil {
-		t.Errorf("rabbitmqctl %v: %v\n%s", args, err, out)
-	}
-}
 
 // waitBroker waits until the broker accepts AMQP connections again.
 func waitBroker(t *testing.T) {
