@@ -69,13 +69,13 @@ type Config struct {
 	// Acks is the acknowledgement Publish waits for: all (every in-sync
 	// replica), one (the leader) or none (URL "acks"). Default: all.
 	Acks string
-	// BatchTimeout is how long a partially filled batch waits for more
-	// messages before it is sent (URL "batch_timeout"). Default: 100µs: long
-	// enough for one Publish call's messages and for concurrent callers to
-	// share a request, short enough that nobody waits on the timer for long.
+	// BatchTimeout is how long a partition with no produce request in
+	// flight waits for more messages before it sends (URL "batch_timeout").
+	// While a request is in flight, messages gather for the next one
+	// anyway. Default: 0, send at once.
 	BatchTimeout time.Duration
-	// BatchSize is the most messages sent in one batch of one partition
-	// (URL "batch_size"). Default: 1000.
+	// BatchSize is the most messages sent in one produce request to one
+	// partition (URL "batch_size"). Default: 1000.
 	BatchSize int
 	// MaxMessageBytes is the largest record (key, value and headers)
 	// Publish accepts; larger ones fail with bus.ErrTooLarge without being
@@ -210,7 +210,6 @@ func (c Config) withDefaults() Config {
 	c.Acks = cmp.Or(c.Acks, "all")
 	c.Compression = cmp.Or(c.Compression, "none")
 	c.DialTimeout = cmp.Or(c.DialTimeout, 10*time.Second)
-	c.BatchTimeout = cmp.Or(c.BatchTimeout, 100*time.Microsecond)
 	c.BatchSize = cmp.Or(c.BatchSize, 1000)
 	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, 1<<20)
 	c.WriteTimeout = cmp.Or(c.WriteTimeout, 10*time.Second)

@@ -26,11 +26,15 @@
 //
 // Publish returns nil once the brokers acknowledged every message with
 // acks=all (every in-sync replica) by default. Concurrent Publish calls and
-// the messages of one call share produce requests; a partially filled batch
-// waits at most batch_timeout (100µs) for company. Messages whose produce
-// request failed because its connection closed or was reset under it (a
-// broker that died) are sent again, up to three times in all, so they may
-// be stored twice; other failures are returned. The record key is the
+// the messages of one call share produce requests. A partition with no
+// request in flight sends at once (batch_timeout, default 0, adds a wait
+// for company); while one request is in flight to a partition, what
+// arrives for it gathers and goes in the next, up to batch_size records
+// and max_message_bytes. One request per partition is in flight at a time,
+// so a partition's records keep their order, retries included. A request
+// that fails with an error a retry can cure (a leader moving, a
+// connection lost or refused under it) is sent again, up to five times in
+// all, so its records may be stored twice; other failures are returned. The record key is the
 // message Key, partitioned with murmur2 exactly as the Java client (and
 // KafkaJS's default partitioner) does, so producers in any of these
 // languages put one key on one partition; messages without a Key go to a
@@ -82,10 +86,10 @@
 //
 // Message.As accepts *kafkago.Message (the record as received, with its
 // partition, offset and headers), where kafkago is
-// github.com/segmentio/kafka-go. Publisher.As accepts *(*kafkago.Writer)
-// and *(*kafkago.Transport); Subscriber.As accepts *(*kafkago.Dialer), a
-// copy of the dialer its readers use, and *(*kafkago.Writer) for the dead
-// letter writer.
+// github.com/segmentio/kafka-go. Publisher.As accepts *(*kafkago.Client),
+// which sends its produce requests, and *(*kafkago.Transport);
+// Subscriber.As accepts *(*kafkago.Dialer), a copy of the dialer its
+// readers use, and *(*kafkago.Client) for its dead letters.
 package kafka
 
 import (

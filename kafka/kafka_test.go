@@ -54,3 +54,38 @@ func TestPublishSubscribeGroup(t *testing.T) {
 		}
 	}
 }
+
+// One call's messages for one partition that add up to more than a record
+// batch may hold (max_message_bytes) go out in several produce requests,
+// in order.
+func TestLargeBatchSplitAcrossRequests(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(brokers(t))
+	topic := newTopic(t, cfg, testPartitions)
+	const n, size = 30, 100 << 10 // 3 MB for one key, against a 1 MiB batch limit
+	var mu sync.Mutex
+	var order []string
+	subscribe(t, newTestSubscriber(t, cfg), topic, func(_ context.Context, m *bus.Message) error {
+		mu.Lock()
+		order = append(order, m.Metadata["seq"])
+		mu.Unlock()
+		return nil
+	}, bus.Group("g"))
+	msgs := make([]*bus.Message, n)
+	for i := range msgs {
+		msgs[i] = &bus.Message{Key: "one-key", Body: make([]byte, size), Metadata: map[string]string{"seq": fmt.Sprint(i)}}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := newTestPublisher(t, cfg).Publish(ctx, topic, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "every message", func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == n })
+	mu.Lock()
+	defer mu.Unlock()
+	for i, s := range order {
+		if s != fmt.Sprint(i) {
+			t.Fatalf("received in the order %v", order)
+		}
+	}
+}

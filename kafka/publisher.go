@@ -2,13 +2,8 @@ package kafka
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"sync"
-	"syscall"
-	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 	metadataapi "github.com/segmentio/kafka-go/protocol/metadata"
@@ -23,7 +18,7 @@ import (
 type Publisher struct {
 	c     *conn
 	t     *kafkago.Transport
-	w     *kafkago.Writer
+	prod  *producer
 	state *lifecycle.State
 	known sync.Map // topic name → struct{}: checked to exist and in t's cache
 }
@@ -53,20 +48,17 @@ func newPublisher(c *conn) *Publisher {
 	acks, _ := requiredAcks(c.cfg.Acks)
 	codec, _ := compressionCodec(c.cfg.Compression)
 	t := c.transport()
-	w := &kafkago.Writer{
-		Addr:         c.addr(),
-		Balancer:     kafkago.Murmur2Balancer{},
-		BatchTimeout: c.cfg.BatchTimeout,
-		BatchSize:    c.cfg.BatchSize,
-		BatchBytes:   int64(c.cfg.MaxMessageBytes),
-		RequiredAcks: acks,
-		Compression:  codec,
-		WriteTimeout: c.cfg.WriteTimeout,
-		ReadTimeout:  c.cfg.WriteTimeout,
-		MaxAttempts:  5,
-		Transport:    t,
+	prod := &producer{
+		client:      &kafkago.Client{Addr: c.addr(), Transport: t},
+		acks:        acks,
+		compression: codec,
+		linger:      c.cfg.BatchTimeout,
+		maxRecords:  c.cfg.BatchSize,
+		maxBytes:    c.cfg.MaxMessageBytes,
+		timeout:     c.cfg.WriteTimeout,
+		queues:      map[partitionKey]*partitionQueue{},
 	}
-	return &Publisher{c: c, t: t, w: w, state: lifecycle.New()}
+	return &Publisher{c: c, t: t, prod: prod, state: lifecycle.New()}
 }
 
 // Publish sends msgs to topic, keyed by each message's Key (partitioned by
@@ -111,65 +103,12 @@ func (p *Publisher) publish(ctx context.Context, topic string, msgs []*bus.Messa
 	return p.write(ctx, topic, kms)
 }
 
-// writeAttempts bounds how often write sends messages that failed on a
-// connection that went away under them.
-const writeAttempts = 3
-
-// write sends kms. Messages whose produce request failed because its
-// connection was closed or reset under it (a broker that died, a
-// connection the client dropped) are sent again, up to writeAttempts
-// times: the writer itself does not retry those. A resent message may
-// have been stored the first time; at-least-once allows the duplicate.
+// write sends kms and maps a failure onto the bus sentinels.
 func (p *Publisher) write(ctx context.Context, topic string, kms []kafkago.Message) error {
-	total := len(kms)
-	for attempt := 1; ; attempt++ {
-		err := p.w.WriteMessages(ctx, kms...)
-		if err == nil {
-			return nil
-		}
-		var werrs kafkago.WriteErrors
-		if !errors.As(err, &werrs) {
-			return wrapErr(fmt.Sprintf("publish to %q", topic), err)
-		}
-		var failed []kafkago.Message
-		var first error
-		resend := true
-		for i, e := range werrs {
-			if e == nil {
-				continue
-			}
-			failed = append(failed, kms[i])
-			if first == nil {
-				first = e
-			}
-			resend = resend && connectionLost(e)
-		}
-		if !resend || attempt == writeAttempts || !sleepCtx(ctx, time.Duration(attempt)*50*time.Millisecond) {
-			return wrapErr(fmt.Sprintf("publish to %q (%d of %d messages failed)", topic, len(failed), total), first)
-		}
-		p.c.cfg.Logger.Warn("kafka: connection lost while publishing; sending again",
-			"topic", topic, "messages", len(failed), "attempt", attempt, "error", first)
-		kms = failed
+	if err := p.prod.send(ctx, topic, kms); err != nil {
+		return wrapErr(fmt.Sprintf("publish to %q", topic), err)
 	}
-}
-
-// connectionLost reports a produce error from a connection that closed
-// or was reset under the request.
-func connectionLost(err error) bool {
-	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-}
-
-// sleepCtx waits d, or returns false when ctx ends first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return nil
 }
 
 // ensureTopic checks once per topic that it exists (creating it when
@@ -242,9 +181,10 @@ var capabilities = bus.Capabilities{
 	AtLeastOnce:     true,
 }
 
-// As sets target to the publisher's *kafkago.Writer or *kafkago.Transport.
+// As sets target to the publisher's *kafkago.Client (which sends its
+// produce requests) or *kafkago.Transport.
 func (p *Publisher) As(target any) bool {
-	return bus.AsValue(p.w, target) || bus.AsValue(p.t, target)
+	return bus.AsValue(p.prod.client, target) || bus.AsValue(p.t, target)
 }
 
 // Close waits for running Publish calls, flushes the writer and closes its
@@ -262,17 +202,14 @@ func (p *Publisher) Shutdown(ctx context.Context) error {
 }
 
 func (p *Publisher) release() error {
-	done := make(chan error, 1)
-	go func() { done <- p.w.Close() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(p.c.cfg.WriteTimeout):
-		err = errors.New("writer close timed out")
-	}
+	// Every Publish call has returned; requests still in flight belong to
+	// calls that gave up waiting. Let them finish, bounded by one request.
+	ctx, cancel := context.WithTimeout(context.Background(), p.c.cfg.WriteTimeout)
+	defer cancel()
+	err := p.prod.wait(ctx)
 	p.t.CloseIdleConnections()
 	if err != nil {
-		return wrapErr("close writer", err)
+		return wrapErr("close publisher: produce requests still running", err)
 	}
 	return nil
 }

@@ -494,9 +494,9 @@ func (s *Subscriber) deadLetter(ctx context.Context, topic string, m *bus.Messag
 func (s *Subscriber) Capabilities() bus.Capabilities { return capabilities }
 
 // As sets target to the subscriber's *kafkago.Dialer (a copy; changing it
-// has no effect) or to the *kafkago.Writer that publishes dead letters.
+// has no effect) or to the *kafkago.Client that publishes dead letters.
 func (s *Subscriber) As(target any) bool {
-	return bus.AsValue(s.c.dialer(), target) || bus.AsValue(s.dlq.w, target)
+	return bus.AsValue(s.c.dialer(), target) || bus.AsValue(s.dlq.prod.client, target)
 }
 
 // Close stops every subscription: no new messages are read, running
