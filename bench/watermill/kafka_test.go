@@ -21,8 +21,8 @@ import (
 
 // Kafka: an in-process kfake cluster (3 brokers), topics of 4 partitions,
 // 1 KiB values, acks=all on both sides. busline uses its kafka-go based
-// adapter with the settings of its own benchmarks (batch timeout 1ms,
-// commit interval 100ms); Watermill uses watermill-kafka (sarama) with its
+// adapter with its defaults (produce requests sent on demand) and a
+// commit interval of 100ms; Watermill uses watermill-kafka (sarama) with its
 // default sync publisher config plus RequiredAcks=WaitForAll, and its
 // default subscriber config plus oldest-offset start and a 100ms commit
 // interval.
