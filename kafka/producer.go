@@ -93,6 +93,9 @@ func (p *producer) send(ctx context.Context, topic string, kms []kafkago.Message
 	if err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return err // nothing queued yet: nothing is sent
+	}
 	w := &write{left: len(kms), done: make(chan struct{})}
 	// Group by partition first, so each queue is locked once per call.
 	byPart := make(map[int][]pendingRecord, len(parts))

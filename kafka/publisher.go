@@ -68,7 +68,9 @@ func newPublisher(c *conn) *Publisher {
 // (default: all in-sync replicas). A missing topic fails with
 // bus.ErrNotFound unless create_topics is on; a record over
 // max_message_bytes fails with bus.ErrTooLarge before anything is sent.
-// After Close it returns bus.ErrClosed.
+// When ctx ends first, Publish returns its error; messages already handed
+// to the producer may still be written. After Close it returns
+// bus.ErrClosed.
 func (p *Publisher) Publish(ctx context.Context, topic string, msgs ...*bus.Message) error {
 	leave, err := p.state.Enter()
 	if err != nil {
@@ -187,8 +189,8 @@ func (p *Publisher) As(target any) bool {
 	return bus.AsValue(p.prod.client, target) || bus.AsValue(p.t, target)
 }
 
-// Close waits for running Publish calls, flushes the writer and closes its
-// connections. It is idempotent.
+// Close waits for running Publish calls and the produce requests they
+// started, then closes the publisher's connections. It is idempotent.
 func (p *Publisher) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), bus.DefaultCloseTimeout)
 	defer cancel()
@@ -196,7 +198,7 @@ func (p *Publisher) Close() error {
 }
 
 // Shutdown is Close bounded by ctx: running Publish calls that are still
-// waiting when ctx ends see their context's error from the writer.
+// waiting when ctx ends return their context's error.
 func (p *Publisher) Shutdown(ctx context.Context) error {
 	return p.state.Shutdown(ctx, p.release)
 }
