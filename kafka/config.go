@@ -280,7 +280,7 @@ func requiredAcks(name string) (kafkago.RequiredAcks, error) {
 }
 
 // conn is what a Config resolves to: the TLS config, SASL mechanism and
-// dial function shared by the writer's transport and the readers' dialer.
+// dial function shared by the publisher's transport and the readers' dialer.
 type conn struct {
 	cfg  Config
 	tls  *tls.Config
@@ -326,12 +326,12 @@ func (c *conn) dialFunc() func(ctx context.Context, network, addr string) (net.C
 	return d.DialContext
 }
 
-// transport returns a new transport for writers and admin requests.
+// transport returns a new transport for publishers and admin requests.
 func (c *conn) transport() *kafkago.Transport {
 	return &kafkago.Transport{
 		Dial:        c.dialFunc(),
 		DialTimeout: c.cfg.DialTimeout,
-		// Short, so that a writer finds a partition's new leader within
+		// Short, so that a publisher finds a partition's new leader within
 		// its retries when a broker dies (metadata is one small request).
 		MetadataTTL: time.Second,
 		ClientID:    c.cfg.ClientID,

@@ -13,7 +13,7 @@ import (
 	"github.com/busline/bus/internal/lifecycle"
 )
 
-// Publisher publishes to Kafka topics through one kafka-go Writer. It is
+// Publisher publishes to Kafka topics through kafka-go's Client. It is
 // safe for concurrent use: concurrent Publish calls share produce requests.
 type Publisher struct {
 	c     *conn
@@ -114,7 +114,7 @@ func (p *Publisher) write(ctx context.Context, topic string, kms []kafkago.Messa
 }
 
 // ensureTopic checks once per topic that it exists (creating it when
-// create_topics is on) and that the writer's metadata cache knows it.
+// create_topics is on) and that the transport's metadata cache knows it.
 func (p *Publisher) ensureTopic(ctx context.Context, topic string) error {
 	if _, ok := p.known.Load(topic); ok {
 		return nil
@@ -123,7 +123,7 @@ func (p *Publisher) ensureTopic(ctx context.Context, topic string) error {
 		return err
 	}
 	// The topic exists now; asking for it with auto-creation set is how the
-	// writer's transport is made to refresh its cached metadata (it serves
+	// publisher's transport is made to refresh its cached metadata (it serves
 	// plain metadata requests from the cache). Nothing is created.
 	if _, err := p.t.RoundTrip(ctx, p.c.addr(), &metadataapi.Request{TopicNames: []string{topic}, AllowAutoTopicCreation: true}); err != nil {
 		return wrapErr(fmt.Sprintf("read metadata of %q", topic), err)
