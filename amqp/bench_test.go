@@ -86,16 +86,7 @@ func rawBatch(b *testing.B, size int, envelope bool) {
 	for i := 0; i < b.N; i += size {
 		n := min(size, b.N-i)
 		for range n {
-			p := amqp091.Publishing{DeliveryMode: amqp091.Persistent, Body: body}
-			if envelope {
-				now := time.Now()
-				p.MessageId = uuid.NewString()
-				p.Timestamp = now
-				p.Type = bus.DefaultType
-				p.AppId = bus.DefaultSource
-				p.Headers = amqp091.Table{"cloudEvents_specversion": "1.0", "cloudEvents_time": now.UTC().Format(time.RFC3339Nano)}
-			}
-			if err := ch.PublishWithContext(ctx, "", q, true, false, p); err != nil {
+			if err := ch.PublishWithContext(ctx, "", q, true, false, rawPublishing(body, envelope)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -106,6 +97,21 @@ func rawBatch(b *testing.B, size int, envelope bool) {
 		}
 	}
 	reportRate(b, b.N, time.Since(start))
+}
+
+// rawPublishing is a persistent message with body; with envelope it
+// carries the same properties and headers busline writes.
+func rawPublishing(body []byte, envelope bool) amqp091.Publishing {
+	p := amqp091.Publishing{DeliveryMode: amqp091.Persistent, Body: body}
+	if envelope {
+		now := time.Now()
+		p.MessageId = uuid.NewString()
+		p.Timestamp = now
+		p.Type = bus.DefaultType
+		p.AppId = bus.DefaultSource
+		p.Headers = amqp091.Table{"cloudEvents_specversion": "1.0", "cloudEvents_time": now.UTC().Format(time.RFC3339Nano)}
+	}
+	return p
 }
 
 func BenchmarkPublishConcurrent(b *testing.B) {
@@ -269,49 +275,53 @@ func BenchmarkEndToEnd(b *testing.B) {
 		reportLatency(b, lat)
 		mu.Unlock()
 	})
-	b.Run("raw", func(b *testing.B) {
-		q := benchQueue(b)
-		cch := rawChannel(b)
-		if err := cch.Qos(prefetch, 0, false); err != nil {
-			b.Fatal(err)
-		}
-		deliveries, err := cch.Consume(q, "", false, false, false, false, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		lat := make([]time.Duration, 0, b.N)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for d := range deliveries {
-				lat = append(lat, latency(d.Body))
-				_ = d.Ack(false)
-				if len(lat) == b.N {
-					return
-				}
-			}
-		}()
-		ch, confirms := rawConfirmChannel(b)
-		b.ResetTimer()
-		start := time.Now()
-		for i := 0; i < b.N; i += batch {
-			n := min(batch, b.N-i)
-			for range n {
-				if err := ch.PublishWithContext(context.Background(), "", q, true, false, amqp091.Publishing{
-					DeliveryMode: amqp091.Persistent, Body: stamped()}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			for range n {
-				<-confirms
+	b.Run("raw", func(b *testing.B) { rawEndToEnd(b, batch, prefetch, false) })
+	b.Run("raw-same-envelope", func(b *testing.B) { rawEndToEnd(b, batch, prefetch, true) })
+}
+
+// rawEndToEnd is BenchmarkEndToEnd with the raw client: confirmed batches
+// on one channel, one consumer with the same prefetch acking each message.
+func rawEndToEnd(b *testing.B, batch, prefetch int, envelope bool) {
+	q := benchQueue(b)
+	cch := rawChannel(b)
+	if err := cch.Qos(prefetch, 0, false); err != nil {
+		b.Fatal(err)
+	}
+	deliveries, err := cch.Consume(q, "", false, false, false, false, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lat := make([]time.Duration, 0, b.N)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for d := range deliveries {
+			lat = append(lat, latency(d.Body))
+			_ = d.Ack(false)
+			if len(lat) == b.N {
+				return
 			}
 		}
-		select {
-		case <-done:
-		case <-time.After(5 * time.Minute):
-			b.Fatal("not all messages consumed")
+	}()
+	ch, confirms := rawConfirmChannel(b)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i += batch {
+		n := min(batch, b.N-i)
+		for range n {
+			if err := ch.PublishWithContext(context.Background(), "", q, true, false, rawPublishing(stamped(), envelope)); err != nil {
+				b.Fatal(err)
+			}
 		}
-		reportRate(b, b.N, time.Since(start))
-		reportLatency(b, lat)
-	})
+		for range n {
+			<-confirms
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		b.Fatal("not all messages consumed")
+	}
+	reportRate(b, b.N, time.Since(start))
+	reportLatency(b, lat)
 }
