@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,9 +37,10 @@ type producer struct {
 	timeout     time.Duration // per request
 	balancer    kafkago.Murmur2Balancer
 
-	mu     sync.Mutex
-	queues map[partitionKey]*partitionQueue
-	wg     sync.WaitGroup // running senders
+	mu      sync.Mutex
+	queues  map[partitionKey]*partitionQueue
+	wg      sync.WaitGroup // running senders
+	running atomic.Int64   // the same count, readable
 }
 
 type partitionKey struct {
@@ -142,6 +144,7 @@ func (p *producer) enqueue(k partitionKey, recs []pendingRecord) {
 	q.mu.Unlock()
 	if start {
 		p.wg.Add(1)
+		p.running.Add(1)
 		go p.run(k, q)
 	}
 }
@@ -150,6 +153,7 @@ func (p *producer) enqueue(k partitionKey, recs []pendingRecord) {
 // is empty.
 func (p *producer) run(k partitionKey, q *partitionQueue) {
 	defer p.wg.Done()
+	defer p.running.Add(-1)
 	if p.linger > 0 {
 		time.Sleep(p.linger)
 	}
@@ -266,6 +270,9 @@ func (p *producer) partitions(ctx context.Context, topic string) ([]int, error) 
 
 // wait waits for the running senders, at most until ctx ends.
 func (p *producer) wait(ctx context.Context) error {
+	if p.running.Load() == 0 {
+		return nil
+	}
 	done := make(chan struct{})
 	go func() { p.wg.Wait(); close(done) }()
 	select {

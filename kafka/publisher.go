@@ -200,13 +200,14 @@ func (p *Publisher) Close() error {
 // Shutdown is Close bounded by ctx: running Publish calls that are still
 // waiting when ctx ends return their context's error.
 func (p *Publisher) Shutdown(ctx context.Context) error {
-	return p.state.Shutdown(ctx, p.release)
+	return p.state.Shutdown(ctx, func() error { return p.release(ctx) })
 }
 
-func (p *Publisher) release() error {
+func (p *Publisher) release(ctx context.Context) error {
 	// Every Publish call has returned; requests still in flight belong to
-	// calls that gave up waiting. Let them finish, bounded by one request.
-	ctx, cancel := context.WithTimeout(context.Background(), p.c.cfg.WriteTimeout)
+	// calls that gave up waiting. Let them finish, bounded by one request
+	// and by the caller.
+	ctx, cancel := context.WithTimeout(ctx, p.c.cfg.WriteTimeout)
 	defer cancel()
 	err := p.prod.wait(ctx)
 	p.t.CloseIdleConnections()

@@ -131,3 +131,29 @@ func TestBroadcastReadsAddedPartitions(t *testing.T) {
 		return len(got) == len(msgs)
 	})
 }
+
+// Shutdown returns by its deadline even while produce requests keep being
+// retried against a cluster that is gone.
+func TestShutdownBoundedWhileBrokerDown(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	cfg := testConfig(fake.ListenAddrs())
+	cfg.WriteTimeout = time.Minute
+	topic := newTopic(t, cfg, 1)
+	pub := newTestPublisher(t, cfg)
+	publishCtx(t, pub, topic, keyedBatch(1, 0, 1)) // warm: metadata and connections
+	fake.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := pub.Publish(ctx, topic, keyedBatch(1, 1, 2)...); err == nil {
+		t.Fatal("publish to a cluster that is gone succeeded")
+	}
+	start := time.Now()
+	sctx, scancel := context.WithTimeout(context.Background(), time.Second)
+	defer scancel()
+	_ = pub.Shutdown(sctx)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Shutdown with a 1s deadline took %v", d)
+	}
+}

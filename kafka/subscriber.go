@@ -512,7 +512,7 @@ func (s *Subscriber) Close() error {
 // handlers still running are cancelled and their messages are left
 // uncommitted, for another member to handle again.
 func (s *Subscriber) Shutdown(ctx context.Context) error {
-	return s.state.Shutdown(ctx, s.dlq.release)
+	return s.state.Shutdown(ctx, func() error { return s.dlq.release(ctx) })
 }
 
 // kafkaLogger adapts a slog logger to kafka-go's printf logger, formatting
