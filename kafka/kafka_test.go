@@ -89,3 +89,53 @@ func TestLargeBatchSplitAcrossRequests(t *testing.T) {
 		}
 	}
 }
+
+// Every acks level and compression codec, and a batch timeout, deliver
+// what was published, bodies and keys intact.
+func TestProducerSettings(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		set  func(*Config)
+	}{
+		{"acks=one", func(c *Config) { c.Acks = "one" }},
+		{"acks=none", func(c *Config) { c.Acks = "none" }},
+		{"compression=gzip", func(c *Config) { c.Compression = "gzip" }},
+		{"compression=snappy", func(c *Config) { c.Compression = "snappy" }},
+		{"compression=lz4", func(c *Config) { c.Compression = "lz4" }},
+		{"compression=zstd", func(c *Config) { c.Compression = "zstd" }},
+		{"batch_timeout=2ms", func(c *Config) { c.BatchTimeout = 2 * time.Millisecond }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig(brokers(t))
+			c.set(&cfg)
+			topic := newTopic(t, cfg, testPartitions)
+			var mu sync.Mutex
+			got := map[string]string{}
+			subscribe(t, newTestSubscriber(t, cfg), topic, func(_ context.Context, m *bus.Message) error {
+				mu.Lock()
+				got[m.Key] = string(m.Body)
+				mu.Unlock()
+				return nil
+			}, bus.Group("g"))
+			msgs := make([]*bus.Message, 20)
+			for i := range msgs {
+				msgs[i] = &bus.Message{Key: fmt.Sprint("k", i), Body: []byte(fmt.Sprint("body-", i, "-", c.name))}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := newTestPublisher(t, cfg).Publish(ctx, topic, msgs...); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 30*time.Second, "every message", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == len(msgs) })
+			mu.Lock()
+			defer mu.Unlock()
+			for _, m := range msgs {
+				if got[m.Key] != string(m.Body) {
+					t.Fatalf("key %s: got %q, sent %q", m.Key, got[m.Key], m.Body)
+				}
+			}
+		})
+	}
+}
