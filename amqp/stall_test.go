@@ -87,6 +87,25 @@ func (p *stallProxy) cut() {
 	p.conns = nil
 }
 
+// proxiedPublisher starts a stall proxy to the broker and a publisher
+// through it with the URL parameters query, warmed by one publish to the
+// returned topic. The caller shuts the publisher down.
+func proxiedPublisher(t *testing.T, query string) (*stallProxy, amqp.Config, *amqp.Publisher, string) {
+	t.Helper()
+	px := newStallProxy(t, "127.0.0.1:5672")
+	cfg := mustConfig(t, query)
+	cfg.URL = "amqp://guest:guest@" + px.l.Addr().String() + "/"
+	topic := uniqueTopic(t)
+	pub, err := amqp.NewPublisher(ctxT(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(ctxT(t), topic, &bus.Message{Body: []byte("warm")}); err != nil {
+		t.Fatal(err)
+	}
+	return px, cfg, pub, topic
+}
+
 func (p *stallProxy) pipe(dst, src net.Conn, fromClient bool) {
 	defer p.wg.Done()
 	defer dst.Close()
@@ -112,17 +131,7 @@ func (p *stallProxy) pipe(dst, src net.Conn, fromClient bool) {
 // the publishing connection (a memory or disk alarm) must not make
 // Shutdown hang past its deadline.
 func TestShutdownBoundedWhenBrokerStopsReading(t *testing.T) {
-	px := newStallProxy(t, "127.0.0.1:5672")
-	cfg := mustConfig(t, "topology=workqueue&heartbeat=120s")
-	cfg.URL = "amqp://guest:guest@" + px.l.Addr().String() + "/"
-	topic := uniqueTopic(t)
-	pub, err := amqp.NewPublisher(ctxT(t), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.Publish(ctxT(t), topic, &bus.Message{Body: []byte("warm")}); err != nil {
-		t.Fatal(err)
-	}
+	px, _, pub, topic := proxiedPublisher(t, "topology=workqueue&heartbeat=120s")
 	px.stalled.Store(true)
 	ms := make([]*bus.Message, 400)
 	for i := range ms {
@@ -153,17 +162,7 @@ func TestShutdownBoundedWhenBrokerStopsReading(t *testing.T) {
 // answers the handshake must not hold up Shutdown or As for the dial
 // timeout; Shutdown cuts the dial in progress.
 func TestShutdownBoundedWhileRedialing(t *testing.T) {
-	px := newStallProxy(t, "127.0.0.1:5672")
-	cfg := mustConfig(t, "topology=workqueue&dial_timeout=60s&reconnect_min=10ms")
-	cfg.URL = "amqp://guest:guest@" + px.l.Addr().String() + "/"
-	topic := uniqueTopic(t)
-	pub, err := amqp.NewPublisher(ctxT(t), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.Publish(ctxT(t), topic, &bus.Message{Body: []byte("warm")}); err != nil {
-		t.Fatal(err)
-	}
+	px, cfg, pub, topic := proxiedPublisher(t, "topology=workqueue&dial_timeout=60s&reconnect_min=10ms")
 	sub, err := amqp.NewSubscriber(ctxT(t), cfg)
 	if err != nil {
 		t.Fatal(err)
