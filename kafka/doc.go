@@ -74,10 +74,13 @@
 // for a partition after the generation that owned it ended, and the next
 // owner starts from the last committed offset. A member that dies leaves
 // its uncommitted messages to be handled again by the member that takes
-// over its partitions after session_timeout. Kafka does not say whether an
-// offset was read before, so Delivery.Redelivered is always false and
-// Delivery.DeliveryCount 0; handlers must be idempotent for messages read
-// again after a rebalance or a restart. Close and Shutdown drain the
+// over its partitions after session_timeout. Delivery.Redelivered is set
+// when this subscription handed the same offset to a handler before (a
+// message read again after one before it was left unsettled, or a
+// partition that came back to this member after a rebalance). Kafka does
+// not say whether another member or an earlier process read an offset, so
+// such messages are not flagged, and Delivery.DeliveryCount is 0: handlers
+// must be idempotent. Close and Shutdown drain the
 // same way and leave the group. OnReady is called once the member holds its
 // first assignment, or, for a broadcast subscriber, once its start offsets
 // are fixed: a message published after OnReady is received.

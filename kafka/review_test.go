@@ -12,8 +12,9 @@ import (
 	"github.com/busline/bus"
 )
 
-// A message whose dead letter publish fails is abandoned and read again;
-// the later messages of its key must not be handled before it is.
+// A message whose dead letter publish fails is abandoned and read again,
+// flagged as redelivered; the later messages of its key must not be
+// handled before it is.
 func TestAbandonKeepsKeyOrder(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(brokers(t))
@@ -28,8 +29,14 @@ func TestAbandonKeepsKeyOrder(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		if m.Metadata["seq"] == "0" && !failed {
+			if m.Delivery.Redelivered {
+				return errors.New("first delivery flagged as a redelivery")
+			}
 			failed = true
 			return errors.New("first attempt fails")
+		}
+		if m.Metadata["seq"] == "0" && !m.Delivery.Redelivered {
+			return errors.New("message read again after it was abandoned is not flagged as redelivered")
 		}
 		acked = append(acked, m.Metadata["seq"])
 		return nil

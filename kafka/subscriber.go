@@ -109,6 +109,28 @@ type subscription struct {
 	submitMu sync.Mutex // dispatch.Pool takes one submitter at a time
 	pool     *dispatch.Pool
 	readyOne sync.Once
+
+	// The highest offset of each partition handed to the handler by this
+	// subscription, across generations and re-reads: a message at or
+	// below it is a redelivery.
+	deliveredMu sync.Mutex
+	delivered   map[int]*atomic.Int64
+}
+
+// highWater returns the delivered high-water mark of partition id.
+func (sub *subscription) highWater(id int) *atomic.Int64 {
+	sub.deliveredMu.Lock()
+	defer sub.deliveredMu.Unlock()
+	if sub.delivered == nil {
+		sub.delivered = map[int]*atomic.Int64{}
+	}
+	hw := sub.delivered[id]
+	if hw == nil {
+		hw = new(atomic.Int64)
+		hw.Store(-1)
+		sub.delivered[id] = hw
+	}
+	return hw
 }
 
 func (sub *subscription) ready() {
@@ -415,6 +437,7 @@ func (sub *subscription) session(ctx context.Context, pt *partition, from int64,
 		Stop:       sctx.Done(),
 		Ctx:        sub.s.state.HandlerContext(),
 	}
+	hw := sub.highWater(pt.id)
 	// Set once a message is abandoned: the messages read after it are left
 	// unhandled too (they are read again after it), so that no later
 	// message of its key is handled before it.
@@ -436,12 +459,15 @@ func (sub *subscription) session(ctx context.Context, pt *partition, from int64,
 			continue
 		}
 		m, derr := decode(sub.topic, km)
+		m.Delivery.Redelivered = km.Offset <= hw.Load()
 		e := pt.add(km.Offset)
 		pt.inflight.Add(1)
 		job := func() {
 			defer pt.inflight.Done()
 			if stalled.Load() {
 				return
+			}
+			for off := hw.Load(); off < km.Offset && !hw.CompareAndSwap(off, km.Offset); off = hw.Load() {
 			}
 			var out pipeline.Outcome
 			if derr != nil {
