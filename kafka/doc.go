@@ -25,22 +25,24 @@
 // # Delivery Semantics
 //
 // Publish returns nil once the brokers acknowledged every message with
-// acks=all (every in-sync replica) by default. Concurrent Publish calls and
-// the messages of one call share produce requests. A partition with no
+// acks=all (every in-sync replica) by default. Concurrent Publish calls
+// and the messages of one call share produce requests. A partition with no
 // request in flight sends at once (batch_timeout, default 0, adds a wait
 // for company); while one request is in flight to a partition, what
 // arrives for it gathers and goes in the next, up to batch_size records
 // and max_message_bytes. One request per partition is in flight at a time,
 // so a partition's records keep their order, retries included. A request
-// that fails with an error a retry can cure (a leader moving, a
-// connection lost or refused under it) is sent again, up to five times in
-// all, so its records may be stored twice; other failures are returned. The record key is the
-// message Key, partitioned with murmur2 exactly as the Java client (and
-// KafkaJS's default partitioner) does, so producers in any of these
-// languages put one key on one partition; messages without a Key go to a
-// random partition. The envelope is CloudEvents binary content mode:
-// ce_id, ce_type, ce_source, ce_specversion, ce_time, ce_subject (and
-// ce_partitionkey) headers, a content-type header, metadata as plain
+// that fails with an error a retry can cure (a leader moving, a connection
+// lost or refused under it) is sent again, backing off, for up to
+// write_timeout, so its records may be stored twice; other failures are
+// returned. A Publish whose ctx ends returns its error, and its records
+// that are still waiting for a request are dropped, not sent later. The
+// record key is the message Key, partitioned with murmur2 exactly as the
+// Java client (and KafkaJS's default partitioner) does, so producers in
+// any of these languages put one key on one partition; messages without a
+// Key go to a random partition. The envelope is CloudEvents binary content
+// mode: ce_id, ce_type, ce_source, ce_specversion, ce_time, ce_subject
+// (and ce_partitionkey) headers, a content-type header, metadata as plain
 // headers, the Body as the record value.
 //
 // A Subscribe with bus.Group is a member of that Kafka consumer group: the

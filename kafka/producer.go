@@ -63,6 +63,7 @@ type pendingRecord struct {
 
 // write is one call's records in flight, resolved one by one.
 type write struct {
+	ctx    context.Context // the caller's: once it ends, unsent records are dropped
 	mu     sync.Mutex
 	left   int
 	failed int
@@ -98,7 +99,7 @@ func (p *producer) send(ctx context.Context, topic string, kms []kafkago.Message
 	if err := ctx.Err(); err != nil {
 		return err // nothing queued yet: nothing is sent
 	}
-	w := &write{left: len(kms), done: make(chan struct{})}
+	w := &write{ctx: ctx, left: len(kms), done: make(chan struct{})}
 	// Group by partition first, so each queue is locked once per call.
 	byPart := make(map[int][]pendingRecord, len(parts))
 	for i := range kms {
@@ -159,6 +160,18 @@ func (p *producer) run(k partitionKey, q *partitionQueue) {
 	}
 	for {
 		q.mu.Lock()
+		// Records whose caller gave up before they were sent are dropped,
+		// so that a Publish that returned an error does not publish later.
+		kept := q.pending[:0]
+		for _, r := range q.pending {
+			if err := r.w.ctx.Err(); err != nil {
+				r.w.resolve(err)
+				continue
+			}
+			kept = append(kept, r)
+		}
+		clear(q.pending[len(kept):])
+		q.pending = kept
 		n, bytes := 0, 0
 		for n < len(q.pending) && n < p.maxRecords && (n == 0 || bytes+q.pending[n].size <= p.maxBytes) {
 			bytes += q.pending[n].size

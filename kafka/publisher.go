@@ -68,8 +68,9 @@ func newPublisher(c *conn) *Publisher {
 // (default: all in-sync replicas). A missing topic fails with
 // bus.ErrNotFound unless create_topics is on; a record over
 // max_message_bytes fails with bus.ErrTooLarge before anything is sent.
-// When ctx ends first, Publish returns its error; messages already handed
-// to the producer may still be written. After Close it returns
+// When ctx ends first, Publish returns its error: messages still waiting
+// for their partition's request are then dropped, while those already in
+// a request in flight may still be stored. After Close it returns
 // bus.ErrClosed.
 func (p *Publisher) Publish(ctx context.Context, topic string, msgs ...*bus.Message) error {
 	leave, err := p.state.Enter()

@@ -3,11 +3,13 @@ package kafka
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/busline/bus"
 )
@@ -162,5 +164,67 @@ func TestShutdownBoundedWhileBrokerDown(t *testing.T) {
 	_ = pub.Shutdown(sctx)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("Shutdown with a 1s deadline took %v", d)
+	}
+}
+
+// A message still waiting for its partition's request when its Publish
+// gives up is not sent later: a Publish that returned an error does not
+// publish behind the caller's back.
+func TestGivenUpMessageIsNotSentLater(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	cfg := testConfig(fake.ListenAddrs())
+	topic := newTopic(t, cfg, 1)
+	pub := newTestPublisher(t, cfg)
+	publishCtx(t, pub, topic, []*bus.Message{{Key: "k", Body: []byte("warm")}})
+
+	// Hold the next produce request until the test lets it go.
+	release, held := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fake.ControlKey(kmsg.Produce.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
+		once.Do(func() { close(held); fake.SleepControl(func() { <-release }) })
+		return nil, nil, false
+	})
+	first := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		first <- pub.Publish(ctx, topic, &bus.Message{Key: "k", Body: []byte("first")})
+	}()
+	// "first" is in flight and held; "given-up" queues behind it and its
+	// caller leaves.
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first produce request never reached the broker")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := pub.Publish(ctx, topic, &bus.Message{Key: "k", Body: []byte("given-up")}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("publish behind a held request: %v", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	publishCtx(t, pub, topic, []*bus.Message{{Key: "k", Body: []byte("last")}})
+
+	var mu sync.Mutex
+	var got []string
+	subscribe(t, newTestSubscriber(t, cfg), topic, func(_ context.Context, m *bus.Message) error {
+		mu.Lock()
+		got = append(got, string(m.Body))
+		mu.Unlock()
+		return nil
+	}, bus.Group("g"))
+	waitFor(t, 30*time.Second, "the last message", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) > 0 && got[len(got)-1] == "last"
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, []string{"warm", "first", "last"}) {
+		t.Fatalf("the topic holds %q", got)
 	}
 }
