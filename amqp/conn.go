@@ -28,7 +28,6 @@ import (
 // a dial in progress.
 type conn struct {
 	cfg  Config
-	tls  *tls.Config
 	log  *slog.Logger
 	name string // redacted URL, for errors and logs
 
@@ -65,13 +64,14 @@ func newConn(cfg Config) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{cfg: cfg, tls: t, log: cfg.Logger, name: bus.RedactURL(cfg.URL)}
+	c := &conn{cfg: cfg, log: cfg.Logger, name: bus.RedactURL(cfg.URL)}
 	c.nodes = append(c.nodes, node{url: cfg.URL, name: c.name, tls: t})
+	base, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("amqp: %w: URL %q", bus.ErrInvalid, c.name)
+	}
 	for _, addr := range cfg.Addrs {
-		u, err := url.Parse(cfg.URL)
-		if err != nil {
-			return nil, fmt.Errorf("amqp: %w: URL %q", bus.ErrInvalid, c.name)
-		}
+		u := *base
 		u.Host = addr
 		n := node{url: u.String(), name: bus.RedactURL(u.String()), tls: t}
 		if t != nil && cfg.TLSServerName == "" {

@@ -32,9 +32,8 @@ type Publisher struct {
 	life *lifecycle.State
 
 	reqs    chan *batch
-	stop    chan struct{}
-	ctx     context.Context // ends with stop: cuts waiting for a connection
-	cancel  context.CancelFunc
+	ctx     context.Context // ends when the publisher stops (also cutting a wait for a connection)
+	stop    context.CancelFunc
 	stopped chan struct{}
 	lastErr atomic.Pointer[error] // last connection error, for ctx errors
 	current atomic.Pointer[amqp091.Channel]
@@ -76,14 +75,13 @@ func newPublisher(c *conn, own bool) *Publisher {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Publisher{
 		ctx:     ctx,
-		cancel:  cancel,
+		stop:    cancel,
 		cfg:     c.cfg,
 		topo:    topology{mode: c.cfg.Topology, queueType: c.cfg.QueueType},
 		conn:    c,
 		own:     own,
 		life:    lifecycle.New(),
 		reqs:    make(chan *batch),
-		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
 	go p.run()
@@ -184,8 +182,7 @@ func (p *Publisher) Shutdown(ctx context.Context) error {
 const stopGrace = time.Second
 
 func (p *Publisher) release(ctx context.Context) error {
-	close(p.stop)
-	p.cancel()
+	p.stop()
 	select {
 	case <-p.stopped:
 	case <-ctx.Done():
@@ -289,14 +286,7 @@ func (p *Publisher) run() {
 	}
 }
 
-func (p *Publisher) isStopped() bool {
-	select {
-	case <-p.stop:
-		return true
-	default:
-		return false
-	}
-}
+func (p *Publisher) isStopped() bool { return p.ctx.Err() != nil }
 
 // waitOut waits d while no channel is available, still taking requests.
 // It returns nil once stopped, after failing the queued work.
@@ -310,7 +300,7 @@ func (p *Publisher) waitOut(queue []*batch, d time.Duration) []*batch {
 			queue = append(queue, b)
 		case <-t.C:
 			return dropCancelled(queue)
-		case <-p.stop:
+		case <-p.ctx.Done():
 			for _, b := range queue {
 				for range b.todo {
 					b.resolve(bus.ErrClosed)
@@ -431,7 +421,7 @@ func (s *pubSession) loop(queue []*batch) []*batch {
 			}
 		case <-s.closes:
 			return s.lost(queue)
-		case <-p.stop:
+		case <-p.ctx.Done():
 			// Every Publish call has returned by now (or the close
 			// deadline ran out): whatever is left has no caller.
 			for _, b := range queue {
