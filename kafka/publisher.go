@@ -103,11 +103,6 @@ func (p *Publisher) publish(ctx context.Context, topic string, msgs []*bus.Messa
 				topic, bus.ErrTooLarge, i, n, p.c.cfg.MaxMessageBytes)
 		}
 	}
-	return p.write(ctx, topic, kms)
-}
-
-// write sends kms and maps a failure onto the bus sentinels.
-func (p *Publisher) write(ctx context.Context, topic string, kms []kafkago.Message) error {
 	if err := p.prod.send(ctx, topic, kms); err != nil {
 		return wrapErr(fmt.Sprintf("publish to %q", topic), err)
 	}
