@@ -68,7 +68,9 @@
 // topic (default: the topic name with ".dlq") with the error, and its
 // offset moves on. A message whose dead letter publish fails is read again
 // rather than skipped. Records from plain producers (no ce_ headers) are
-// delivered with their value as Body and a generated ID.
+// delivered with their value as Body and their position as ID,
+// "<topic>/<partition>/<offset>": the same on every delivery, so it serves
+// as an idempotency key.
 //
 // On a rebalance, a member stops reading its partitions, lets running
 // handlers finish (a handler waiting to retry gives up its message

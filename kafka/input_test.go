@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -190,8 +191,11 @@ func TestInteropWithPlainKafkaGo(t *testing.T) {
 	select {
 	case m := <-got:
 		var km kafkago.Message
-		if string(m.Body) != `{"n":1}` || m.Key != "order-1" || m.ID == "" || m.Metadata["trace"] != "abc" || !m.As(&km) || km.Topic != topic {
+		if string(m.Body) != `{"n":1}` || m.Key != "order-1" || m.Metadata["trace"] != "abc" || !m.As(&km) || km.Topic != topic {
 			t.Errorf("plain record delivered as %+v", m)
+		}
+		if want := fmt.Sprintf("%s/%d/%d", topic, km.Partition, km.Offset); m.ID != want {
+			t.Errorf("plain record's ID = %q, want its position %q", m.ID, want)
 		}
 	case <-ctx.Done():
 		t.Fatal("plain record not delivered")

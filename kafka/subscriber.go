@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -496,6 +497,9 @@ func (sub *subscription) session(ctx context.Context, pt *partition, from int64,
 func decode(topic string, km kafkago.Message) (*bus.Message, error) {
 	m := &bus.Message{Body: km.Value, Delivery: bus.Delivery{Topic: topic, Native: km}}
 	d := ce.NewBinaryDecoder(ce.KafkaPrefix, m)
+	// A record without an ID of its own is named by its position, so that
+	// every delivery of it carries the same ID.
+	d.FallbackID = topic + "/" + strconv.Itoa(km.Partition) + "/" + strconv.FormatInt(km.Offset, 10)
 	for _, h := range km.Headers {
 		d.Header(h.Key, string(h.Value))
 	}

@@ -106,6 +106,10 @@ type BinaryDecoder struct {
 	hasVer  bool
 	timeStr string
 	errs    []string
+
+	// FallbackID, when set, is the ID a message without one gets instead
+	// of a random UUID (a broker position that names the record for good).
+	FallbackID string
 }
 
 // NewBinaryDecoder decodes headers with the given prefix into m; m.Body
@@ -173,6 +177,9 @@ func (d *BinaryDecoder) Finish() error {
 		if len(d.errs) > 0 {
 			return fmt.Errorf("ce: %w: %s", bus.ErrMalformed, strings.Join(d.errs, "; "))
 		}
+	}
+	if d.m.ID == "" {
+		d.m.ID = d.FallbackID
 	}
 	if d.m.ID == "" {
 		d.m.ID = uuid.NewString()
