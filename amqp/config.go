@@ -69,6 +69,13 @@ type Config struct {
 	// Default: classic.
 	QueueType string
 
+	// BroadcastExpires is how long a broadcast subscription's queue is kept
+	// without a consumer (broadcast_expires=): long enough that what is
+	// published while the subscriber reconnects waits for it, short enough
+	// that the queue of a process that died goes away. A subscription that
+	// ends deletes its queue at once. Default: 1m.
+	BroadcastExpires time.Duration
+
 	// Heartbeat is the AMQP heartbeat interval (heartbeat=).
 	// Default: 10s.
 	Heartbeat time.Duration
@@ -117,6 +124,7 @@ func (c Config) withDefaults() Config {
 	c.Topology = cmp.Or(c.Topology, TopologyExchange)
 	c.QueueType = cmp.Or(c.QueueType, QueueClassic)
 	c.Heartbeat = cmp.Or(c.Heartbeat, 10*time.Second)
+	c.BroadcastExpires = cmp.Or(c.BroadcastExpires, time.Minute)
 	c.DialTimeout = cmp.Or(c.DialTimeout, 30*time.Second)
 	c.ReconnectMin = cmp.Or(c.ReconnectMin, 100*time.Millisecond)
 	c.ReconnectMax = cmp.Or(c.ReconnectMax, 5*time.Second)
@@ -144,6 +152,9 @@ func (c Config) validate() error {
 	case QueueClassic, QueueQuorum:
 	default:
 		return fmt.Errorf("amqp: %w: unknown queue type %q (want %s or %s)", bus.ErrInvalid, c.QueueType, QueueClassic, QueueQuorum)
+	}
+	if c.BroadcastExpires < time.Second || c.BroadcastExpires > 24*time.Hour {
+		return fmt.Errorf("amqp: %w: broadcast_expires %v must be between 1s and 24h", bus.ErrInvalid, c.BroadcastExpires)
 	}
 	if c.MaxInFlight < 1 || c.MaxBodyBytes < 1 || c.Heartbeat < 0 || c.DialTimeout < 0 || c.ReconnectMin < 0 || c.ReconnectMax < c.ReconnectMin {
 		return fmt.Errorf("amqp: %w: max_in_flight and max_body_bytes must be positive, durations not negative, reconnect_max >= reconnect_min", bus.ErrInvalid)
@@ -181,6 +192,7 @@ func parseURL(u *url.URL) (Config, error) {
 	p.Enum("topology", &c.Topology, TopologyExchange, TopologyWorkQueue)
 	p.Enum("queue_type", &c.QueueType, QueueClassic, QueueQuorum)
 	p.Duration("heartbeat", &c.Heartbeat)
+	p.Duration("broadcast_expires", &c.BroadcastExpires)
 	p.Duration("dial_timeout", &c.DialTimeout)
 	p.Duration("reconnect_min", &c.ReconnectMin)
 	p.Duration("reconnect_max", &c.ReconnectMax)

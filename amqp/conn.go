@@ -218,6 +218,16 @@ func (c *conn) dialOnce(ctx context.Context, n node) (*amqp091.Connection, error
 	return ac, err
 }
 
+// live returns the connection if it is open, without dialing.
+func (c *conn) live() *amqp091.Connection {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.c == nil || c.c.IsClosed() {
+		return nil
+	}
+	return c.c
+}
+
 // channel opens a channel on the live connection.
 func (c *conn) channel(ctx context.Context) (*amqp091.Channel, error) {
 	ac, err := c.get(ctx)

@@ -31,12 +31,15 @@
 // exchange named after it. A subscription with bus.Group(g) reads the
 // durable queue "<topic>.<g>" bound to it (just "<topic>" when g is the
 // topic itself), shared by every member of the group. A subscription
-// without a group is a broadcast subscriber: it reads a private,
-// exclusive, auto-deleted queue that gets every message published after
-// OnReady and vanishes with the subscription. This is the default because
-// it is the only topology that offers both of busline's subscription
-// kinds, and because nothing piles up for nobody: a message is stored only
-// in the queues of groups that exist.
+// without a group is a broadcast subscriber: it reads a queue of its own,
+// "<topic>.broadcast.<id>", that gets every message published after
+// OnReady. The queue outlives a lost connection, so what is published
+// while the subscriber reconnects waits for it; it is deleted when the
+// subscription ends, or by the broker once it has had no consumer for
+// broadcast_expires (default 1m: a process that died). This is the default
+// because it is the only topology that offers both of busline's
+// subscription kinds, and because nothing piles up for nobody: a message
+// is stored only in the queues of groups and subscribers that exist.
 //
 // topology=workqueue is the classic work queue: a durable queue named
 // after the topic on the default exchange, fed with persistent messages,
@@ -49,7 +52,8 @@
 //
 // queue_type=quorum declares group, work and dead letter queues as quorum
 // queues (replicated; they count deliveries). Broadcast queues stay
-// classic, since quorum queues cannot be exclusive. A queue keeps the type
+// classic and transient: they hold only what one subscriber has not read
+// yet. A queue keeps the type
 // it was first declared with: declaring it again with another type fails
 // with an error wrapping bus.ErrInvalid.
 //
@@ -105,10 +109,11 @@
 // broker redelivers those messages with the Redelivered flag set (quorum
 // queues also count them in Delivery.DeliveryCount). Messages with one Key
 // are handled in order by a subscription, except after such a
-// redelivery. A broadcast subscriber misses what is published while it
-// reconnects, since its private queue dies with its channel. Group and
-// work queues are durable and their messages persistent, so they survive
-// a broker restart.
+// redelivery. A broadcast subscriber gets what was published while it
+// reconnected, if it is back within broadcast_expires; its queue is not
+// durable, so a broker restart loses what it held. Group and work queues
+// are durable and their messages persistent, so they survive a broker
+// restart.
 //
 // bus.StartFrom has no effect: a group's queue holds what was published
 // to the topic since the queue was first declared.

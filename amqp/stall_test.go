@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -195,5 +196,43 @@ func TestShutdownBoundedWhileRedialing(t *testing.T) {
 	}
 	if err := pub.Publish(ctxT(t), topic, &bus.Message{Body: []byte("late")}); !errors.Is(err, bus.ErrClosed) {
 		t.Fatalf("publish after Shutdown: %v", err)
+	}
+}
+
+// TestBroadcastKeepsMessagesAcrossReconnect: what is published while a
+// broadcast subscriber reconnects waits in its queue and reaches it once
+// it is back; the queue goes away when the subscription ends.
+func TestBroadcastKeepsMessagesAcrossReconnect(t *testing.T) {
+	px := newStallProxy(t, "127.0.0.1:5672")
+	cfg := mustConfig(t, "dial_timeout=1s&reconnect_min=10ms&reconnect_max=100ms")
+	cfg.URL = "amqp://guest:guest@" + px.l.Addr().String() + "/"
+	topic := uniqueTopic(t)
+	sub, err := amqp.NewSubscriber(ctxT(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close() })
+	c := newCollector()
+	running := subscribe(t, sub, topic, c.handle)
+	pub := newPublisher(t, mustConfig(t, "")) // straight to the broker
+	if err := pub.Publish(ctxT(t), topic, msgs(5, "before")...); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(t, testTimeout, "messages before the cut", func() bool { return c.distinct() == 5 })
+
+	px.blackhole.Store(true)
+	px.cut()
+	waitUntil(t, 10*time.Second, "the subscriber redialing", func() bool { return px.held.Load() >= 1 })
+	if err := pub.Publish(ctxT(t), topic, msgs(5, "during")...); err != nil {
+		t.Fatalf("publish while the broadcast subscriber reconnects: %v", err)
+	}
+	px.blackhole.Store(false)
+	c.waitFor(t, testTimeout, "messages published while it was away", func() bool { return c.distinct() == 10 })
+
+	if err := running.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if out := rabbitmqctlOut(t, "list_queues", "name"); strings.Contains(out, topic+".broadcast.") {
+		t.Fatalf("the broadcast queue outlived its subscription:\n%s", out)
 	}
 }

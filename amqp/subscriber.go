@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/google/uuid"
@@ -83,10 +84,15 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 	defer pool.Close()
 
 	log := sc.Logger.With("topic", topic, "group", sc.Group)
+	var broadcast string // the broadcast queue, kept across reconnects
+	if sc.Group == "" {
+		broadcast = broadcastQueue(topic)
+		defer s.deleteQueue(broadcast, log)
+	}
 	ready := false
 	bo := backoff{min: s.cfg.ReconnectMin, max: s.cfg.ReconnectMax}
 	for {
-		ss, err := s.open(wctx, topic, sc)
+		ss, err := s.open(wctx, topic, sc, broadcast)
 		if err != nil {
 			if errors.Is(err, bus.ErrClosed) || wctx.Err() != nil && ready {
 				return nil
@@ -146,7 +152,7 @@ type settleReq struct {
 	ack  bool
 }
 
-func (s *Subscriber) open(ctx context.Context, topic string, sc bus.SubscribeConfig) (*subSession, error) {
+func (s *Subscriber) open(ctx context.Context, topic string, sc bus.SubscribeConfig, broadcast string) (*subSession, error) {
 	ch, err := s.conn.channel(ctx)
 	if err != nil {
 		return nil, err
@@ -159,7 +165,7 @@ func (s *Subscriber) open(ctx context.Context, topic string, sc bus.SubscribeCon
 	if _, err := s.topo.declareDurable(ch, sc.DeadLetter, sc.DeadLetter); err != nil {
 		return fail(err)
 	}
-	q, err := s.topo.declareSubscription(ch, topic, sc)
+	q, err := s.topo.declareSubscription(ch, topic, sc, broadcast, s.cfg.BroadcastExpires)
 	if err != nil {
 		return fail(err)
 	}
@@ -256,6 +262,28 @@ func (ss *subSession) drain(pool *dispatch.Pool) {
 				}
 			}
 		}
+	}
+}
+
+// deleteQueue deletes a broadcast subscription's queue when the
+// subscription ends. If that fails (the connection is gone), the broker
+// deletes it after Config.BroadcastExpires without a consumer.
+func (s *Subscriber) deleteQueue(q string, log *slog.Logger) {
+	// Only on a live connection: dialing here would hold up Close.
+	ac := s.conn.live()
+	if ac == nil {
+		log.Info("amqp: no connection to delete the broadcast queue; the broker will when it expires",
+			"queue", q, "expires", s.cfg.BroadcastExpires)
+		return
+	}
+	ch, err := ac.Channel()
+	if err == nil {
+		_, err = ch.QueueDelete(q, false, false, false)
+		_ = ch.Close()
+	}
+	if err != nil {
+		log.Warn("amqp: could not delete the broadcast queue; the broker will when it expires",
+			"queue", q, "expires", s.cfg.BroadcastExpires, "error", err)
 	}
 }
 

@@ -2,7 +2,9 @@ package amqp
 
 import (
 	"fmt"
+	"time"
 
+	"github.com/google/uuid"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/busline/bus"
@@ -77,23 +79,31 @@ func (t topology) declareDurable(ch *amqp091.Channel, topic, group string) (stri
 
 // declareSubscription declares what one Subscribe reads from and returns
 // the queue name: a group's durable queue, or in exchange mode a
-// broadcast subscriber's private queue, which the broker deletes when the
-// subscription's channel closes.
-func (t topology) declareSubscription(ch *amqp091.Channel, topic string, sc bus.SubscribeConfig) (string, error) {
+// broadcast subscriber's own queue, named broadcast by the caller. That
+// queue outlives a lost connection, so that what is published while the
+// subscriber reconnects waits for it; Subscribe deletes it when it ends,
+// and the broker does once it has had no consumer for expires (a process
+// that died).
+func (t topology) declareSubscription(ch *amqp091.Channel, topic string, sc bus.SubscribeConfig, broadcast string, expires time.Duration) (string, error) {
 	if sc.Group != "" {
 		return t.declareDurable(ch, topic, sc.Group)
 	}
 	if err := t.declareTopic(ch, topic); err != nil {
 		return "", err
 	}
-	q, err := ch.QueueDeclare("", false, true, true, false, nil)
-	if err != nil {
-		return "", brokerError("declare broadcast queue", err)
+	args := amqp091.Table{"x-expires": int32(expires.Milliseconds())}
+	if _, err := ch.QueueDeclare(broadcast, false, false, false, false, args); err != nil {
+		return "", brokerError(fmt.Sprintf("declare broadcast queue %q", broadcast), err)
 	}
-	if err := ch.QueueBind(q.Name, "", topic, false, nil); err != nil {
-		return "", brokerError(fmt.Sprintf("bind broadcast queue to exchange %q", topic), err)
+	if err := ch.QueueBind(broadcast, "", topic, false, nil); err != nil {
+		return "", brokerError(fmt.Sprintf("bind broadcast queue %q to exchange %q", broadcast, topic), err)
 	}
-	return q.Name, nil
+	return broadcast, nil
+}
+
+// broadcastQueue names a new broadcast subscription's queue.
+func broadcastQueue(topic string) string {
+	return topic + ".broadcast." + uuid.NewString()[:13]
 }
 
 // checkGroup applies the work-queue rule: the queue is the group.
