@@ -75,7 +75,13 @@ func OpenPublisher(ctx context.Context, rawURL string) (Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return o.OpenPublisher(ctx, u)
+	p, err := o.OpenPublisher(ctx, u)
+	if err != nil {
+		// An adapter's constructor returns a typed nil with its error;
+		// callers get a nil interface.
+		return nil, err
+	}
+	return p, nil
 }
 
 // OpenSubscriber opens a Subscriber for the broker the URL names; see
@@ -85,7 +91,11 @@ func OpenSubscriber(ctx context.Context, rawURL string) (Subscriber, error) {
 	if err != nil {
 		return nil, err
 	}
-	return o.OpenSubscriber(ctx, u)
+	sub, err := o.OpenSubscriber(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	return sub, nil
 }
 
 // EnvURL is the environment variable URLFromEnv reads.
