@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,36 +43,6 @@ func TestOpenBadURLs(t *testing.T) {
 			}
 		})
 	}
-}
-
-var registerTypedNil sync.Once
-
-// typedNilOpener fails the way adapter constructors do: a typed nil
-// pointer with the error.
-type typedNilOpener struct{}
-
-type nilPub struct{ bus.Publisher }
-type nilSub struct{ bus.Subscriber }
-
-func (typedNilOpener) OpenPublisher(context.Context, *url.URL) (bus.Publisher, error) {
-	var p *nilPub
-	return p, errors.New("refused")
-}
-
-func (typedNilOpener) OpenSubscriber(context.Context, *url.URL) (bus.Subscriber, error) {
-	var s *nilSub
-	return s, errors.New("refused")
-}
-
-// A failed open returns a nil interface, whatever the adapter returned.
-func TestOpenFailureIsNil(t *testing.T) {
-	registerTypedNil.Do(func() { bus.Register("typednil", typedNilOpener{}) })
-	p, err := bus.OpenPublisher(context.Background(), "typednil://x")
-	require.Error(t, err)
-	require.True(t, p == nil, "publisher is a non-nil interface holding %#v", p)
-	s, err := bus.OpenSubscriber(context.Background(), "typednil://x")
-	require.Error(t, err)
-	require.True(t, s == nil, "subscriber is a non-nil interface holding %#v", s)
 }
 
 func TestRedactURL(t *testing.T) {

@@ -51,8 +51,12 @@ func TestBadInput(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := ctxT(t)
-			_, perr := bus.OpenPublisher(ctx, tc.url)
-			_, serr := bus.OpenSubscriber(ctx, tc.url)
+			pub, perr := bus.OpenPublisher(ctx, tc.url)
+			sub, serr := bus.OpenSubscriber(ctx, tc.url)
+			// A failed open is a nil interface, not a typed nil pointer.
+			if pub != nil || sub != nil {
+				t.Fatalf("failed opens returned %#v, %#v", pub, sub)
+			}
 			for _, err := range []error{perr, serr} {
 				if !errors.Is(err, tc.want) {
 					t.Fatalf("got %v, want %v", err, tc.want)
