@@ -1,35 +1,14 @@
 package amqp
 
 import (
-	"context"
-	"net/url"
-
 	"github.com/busline/bus"
+	"github.com/busline/bus/internal/opener"
 )
 
 func init() {
-	bus.Register(Scheme, opener{})
-	bus.Register(SchemeTLS, opener{})
-}
-
-// opener opens publishers and subscribers for bus.OpenPublisher and
-// bus.OpenSubscriber.
-type opener struct{}
-
-func (opener) OpenPublisher(ctx context.Context, u *url.URL) (bus.Publisher, error) {
-	cfg, err := parseURL(u)
-	if err != nil {
-		return nil, err
-	}
-	return NewPublisher(ctx, cfg)
-}
-
-func (opener) OpenSubscriber(ctx context.Context, u *url.URL) (bus.Subscriber, error) {
-	cfg, err := parseURL(u)
-	if err != nil {
-		return nil, err
-	}
-	return NewSubscriber(ctx, cfg)
+	o := opener.Funcs[Config, *Publisher, *Subscriber]{Parse: parseURL, NewPublisher: NewPublisher, NewSubscriber: NewSubscriber}
+	bus.Register(Scheme, o)
+	bus.Register(SchemeTLS, o)
 }
 
 // Interface checks.

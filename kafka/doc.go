@@ -100,29 +100,11 @@
 package kafka
 
 import (
-	"context"
-	"net/url"
-
 	"github.com/busline/bus"
+	"github.com/busline/bus/internal/opener"
 )
 
-func init() { bus.Register(Scheme, opener{}) }
-
-// opener opens kafka:// URLs for bus.OpenPublisher and bus.OpenSubscriber.
-type opener struct{}
-
-func (opener) OpenPublisher(ctx context.Context, u *url.URL) (bus.Publisher, error) {
-	cfg, err := parseURL(u)
-	if err != nil {
-		return nil, err
-	}
-	return NewPublisher(ctx, cfg)
-}
-
-func (opener) OpenSubscriber(ctx context.Context, u *url.URL) (bus.Subscriber, error) {
-	cfg, err := parseURL(u)
-	if err != nil {
-		return nil, err
-	}
-	return NewSubscriber(ctx, cfg)
+func init() {
+	bus.Register(Scheme, opener.Funcs[Config, *Publisher, *Subscriber]{
+		Parse: parseURL, NewPublisher: NewPublisher, NewSubscriber: NewSubscriber})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/busline/bus"
 	"github.com/busline/bus/internal/lifecycle"
+	"github.com/busline/bus/internal/opener"
 	"github.com/busline/bus/internal/pipeline"
 	"github.com/busline/bus/internal/urlparam"
 )
@@ -19,7 +20,13 @@ const Scheme = "mem"
 // DefaultMaxMessageBytes is the largest Body Publish accepts by default.
 const DefaultMaxMessageBytes = 1 << 20
 
-func init() { bus.Register(Scheme, opener{}) }
+func init() {
+	bus.Register(Scheme, opener.Funcs[Config, *Publisher, *Subscriber]{
+		Parse:         ParseURL,
+		NewPublisher:  func(_ context.Context, c Config) (*Publisher, error) { return NewPublisher(c), nil },
+		NewSubscriber: func(_ context.Context, c Config) (*Subscriber, error) { return NewSubscriber(c), nil },
+	})
+}
 
 // Broker is an in-process message broker. Publishers and subscribers of
 // one Broker see each other; separate Brokers share nothing. A Broker
@@ -198,24 +205,6 @@ func ParseURL(u *url.URL) (Config, error) {
 	p := urlparam.New("mem", u.Query())
 	p.Int("max_message_bytes", &cfg.MaxMessageBytes, 1)
 	return cfg, p.Err()
-}
-
-type opener struct{}
-
-func (opener) OpenPublisher(_ context.Context, u *url.URL) (bus.Publisher, error) {
-	cfg, err := ParseURL(u)
-	if err != nil {
-		return nil, err
-	}
-	return NewPublisher(cfg), nil
-}
-
-func (opener) OpenSubscriber(_ context.Context, u *url.URL) (bus.Subscriber, error) {
-	cfg, err := ParseURL(u)
-	if err != nil {
-		return nil, err
-	}
-	return NewSubscriber(cfg), nil
 }
 
 var capabilities = bus.Capabilities{

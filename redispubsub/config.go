@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/internal/opener"
 	"github.com/busline/bus/internal/tlsconf"
 	"github.com/busline/bus/internal/urlparam"
 )
@@ -358,25 +359,8 @@ func (cfg Config) where() string {
 	return cfg.Addr
 }
 
-type opener struct{}
-
-func (opener) OpenPublisher(ctx context.Context, u *url.URL) (bus.Publisher, error) {
-	cfg, err := fromURL(u)
-	if err != nil {
-		return nil, err
-	}
-	return NewPublisher(ctx, cfg)
-}
-
-func (opener) OpenSubscriber(ctx context.Context, u *url.URL) (bus.Subscriber, error) {
-	cfg, err := fromURL(u)
-	if err != nil {
-		return nil, err
-	}
-	return NewSubscriber(ctx, cfg)
-}
-
 func init() {
-	bus.Register(Scheme, opener{})
-	bus.Register(SchemeTLS, opener{})
+	o := opener.Funcs[Config, *Publisher, *Subscriber]{Parse: fromURL, NewPublisher: NewPublisher, NewSubscriber: NewSubscriber}
+	bus.Register(Scheme, o)
+	bus.Register(SchemeTLS, o)
 }
