@@ -236,3 +236,28 @@ func TestBroadcastKeepsMessagesAcrossReconnect(t *testing.T) {
 		t.Fatalf("the broadcast queue outlived its subscription:\n%s", out)
 	}
 }
+
+// TestBroadcastQueueExpiresWithoutItsSubscriber: the queue of a broadcast
+// subscriber that never comes back (its process died) is deleted by the
+// broker after broadcast_expires.
+func TestBroadcastQueueExpiresWithoutItsSubscriber(t *testing.T) {
+	px := newStallProxy(t, "127.0.0.1:5672")
+	cfg := mustConfig(t, "broadcast_expires=1s&dial_timeout=1s&reconnect_min=10ms&reconnect_max=100ms")
+	cfg.URL = "amqp://guest:guest@" + px.l.Addr().String() + "/"
+	topic := uniqueTopic(t)
+	sub, err := amqp.NewSubscriber(ctxT(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close() })
+	subscribe(t, sub, topic, newCollector().handle)
+	queues := func() string { return rabbitmqctlOut(t, "list_queues", "name") }
+	if !strings.Contains(queues(), topic+".broadcast.") {
+		t.Fatal("no broadcast queue while subscribed")
+	}
+	px.blackhole.Store(true) // it never gets back
+	px.cut()
+	waitUntil(t, 20*time.Second, "the broker to expire the broadcast queue", func() bool {
+		return !strings.Contains(queues(), topic+".broadcast.")
+	})
+}
