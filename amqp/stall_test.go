@@ -107,6 +107,23 @@ func proxiedPublisher(t *testing.T, query string) (*stallProxy, amqp.Config, *am
 	return px, cfg, pub, topic
 }
 
+// proxiedBroadcast starts a stall proxy to the broker and a broadcast
+// subscription through it (exchange topology, quick redials; extra URL
+// parameters first), running h on a new topic.
+func proxiedBroadcast(t *testing.T, extra string, h bus.Handler) (*stallProxy, string, *subscription) {
+	t.Helper()
+	px := newStallProxy(t, "127.0.0.1:5672")
+	cfg := mustConfig(t, extra+"dial_timeout=1s&reconnect_min=10ms&reconnect_max=100ms")
+	cfg.URL = "amqp://guest:guest@" + px.l.Addr().String() + "/"
+	topic := uniqueTopic(t)
+	sub, err := amqp.NewSubscriber(ctxT(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close() })
+	return px, topic, subscribe(t, sub, topic, h)
+}
+
 func (p *stallProxy) pipe(dst, src net.Conn, fromClient bool) {
 	defer p.wg.Done()
 	defer dst.Close()
@@ -203,17 +220,8 @@ func TestShutdownBoundedWhileRedialing(t *testing.T) {
 // broadcast subscriber reconnects waits in its queue and reaches it once
 // it is back; the queue goes away when the subscription ends.
 func TestBroadcastKeepsMessagesAcrossReconnect(t *testing.T) {
-	px := newStallProxy(t, "127.0.0.1:5672")
-	cfg := mustConfig(t, "dial_timeout=1s&reconnect_min=10ms&reconnect_max=100ms")
-	cfg.URL = "amqp://guest:guest@" + px.l.Addr().String() + "/"
-	topic := uniqueTopic(t)
-	sub, err := amqp.NewSubscriber(ctxT(t), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sub.Close() })
 	c := newCollector()
-	running := subscribe(t, sub, topic, c.handle)
+	px, topic, running := proxiedBroadcast(t, "", c.handle)
 	pub := newPublisher(t, mustConfig(t, "")) // straight to the broker
 	if err := pub.Publish(ctxT(t), topic, msgs(5, "before")...); err != nil {
 		t.Fatal(err)
@@ -241,16 +249,7 @@ func TestBroadcastKeepsMessagesAcrossReconnect(t *testing.T) {
 // subscriber that never comes back (its process died) is deleted by the
 // broker after broadcast_expires.
 func TestBroadcastQueueExpiresWithoutItsSubscriber(t *testing.T) {
-	px := newStallProxy(t, "127.0.0.1:5672")
-	cfg := mustConfig(t, "broadcast_expires=1s&dial_timeout=1s&reconnect_min=10ms&reconnect_max=100ms")
-	cfg.URL = "amqp://guest:guest@" + px.l.Addr().String() + "/"
-	topic := uniqueTopic(t)
-	sub, err := amqp.NewSubscriber(ctxT(t), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sub.Close() })
-	subscribe(t, sub, topic, newCollector().handle)
+	px, topic, _ := proxiedBroadcast(t, "broadcast_expires=1s&", newCollector().handle)
 	queues := func() string { return rabbitmqctlOut(t, "list_queues", "name") }
 	if !strings.Contains(queues(), topic+".broadcast.") {
 		t.Fatal("no broadcast queue while subscribed")
