@@ -79,7 +79,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 	defer cancel()
 
 	runner := &pipeline.Runner{Topic: topic, Config: sc, Handler: h, DeadLetter: s.deadLetter,
-		Stop: wctx.Done(), Ctx: s.life.HandlerContext()}
+		Stop: wctx.Done()}
 	pool := dispatch.New(sc.Concurrency)
 	defer pool.Close()
 
@@ -123,6 +123,9 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 		}
 		bo.reset()
 		err = ss.run(wctx, pool, runner)
+		// Handlers still running on a lost channel cannot ack: the broker
+		// has already requeued their messages. Cancel them.
+		ss.cancel()
 		if err == nil || wctx.Err() != nil {
 			return nil
 		}
@@ -142,6 +145,10 @@ type subSession struct {
 	deliveries <-chan amqp091.Delivery
 	closes     chan *amqp091.Error
 	settles    chan settleReq
+	// hctx is the handlers' context for this channel's deliveries; cancel
+	// ends it once the channel is gone.
+	hctx   context.Context
+	cancel context.CancelFunc
 }
 
 // settleReq is a handled delivery's outcome, sent back to the channel
@@ -175,8 +182,9 @@ func (s *Subscriber) open(ctx context.Context, topic string, sc bus.SubscribeCon
 	if err != nil {
 		return fail(brokerError(fmt.Sprintf("consume from queue %q", q), err))
 	}
+	hctx, hcancel := context.WithCancel(s.life.HandlerContext())
 	return &subSession{topic: topic, queue: q, tag: tag, ch: ch, deliveries: deliveries, closes: closes,
-		settles: make(chan settleReq, prefetch)}, nil
+		settles: make(chan settleReq, prefetch), hctx: hctx, cancel: hcancel}, nil
 }
 
 // run receives deliveries and settles them until wctx ends (it drains and
@@ -220,12 +228,13 @@ func (ss *subSession) dispatch(d amqp091.Delivery, pool *dispatch.Pool, r *pipel
 	m, decErr := decode(ss.topic, d)
 	settles := ss.settles
 	st := settleReq{once: new(settle.Once), tag: d.DeliveryTag}
+	hctx := ss.hctx
 	pool.Submit(m.Key, func() {
 		var out pipeline.Outcome
 		if decErr != nil {
-			out = r.Poison(m, decErr)
+			out = r.Poison(hctx, m, decErr)
 		} else {
-			out = r.Handle(m)
+			out = r.Handle(hctx, m)
 		}
 		st.ack = out == pipeline.Ack
 		settles <- st

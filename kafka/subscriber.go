@@ -436,9 +436,9 @@ func (sub *subscription) session(ctx context.Context, pt *partition, from int64,
 		Handler:    sub.h,
 		DeadLetter: sub.s.deadLetter,
 		Stop:       sctx.Done(),
-		Ctx:        sub.s.state.HandlerContext(),
 	}
 	hw := sub.highWater(pt.id)
+	hctx := sub.s.state.HandlerContext()
 	// Set once a message is abandoned: the messages read after it are left
 	// unhandled too (they are read again after it), so that no later
 	// message of its key is handled before it.
@@ -472,9 +472,9 @@ func (sub *subscription) session(ctx context.Context, pt *partition, from int64,
 			}
 			var out pipeline.Outcome
 			if derr != nil {
-				out = runner.Poison(m, derr)
+				out = runner.Poison(hctx, m, derr)
 			} else {
-				out = runner.Handle(m)
+				out = runner.Handle(hctx, m)
 			}
 			if out == pipeline.Ack {
 				pt.finish(e)

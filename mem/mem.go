@@ -312,7 +312,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 	defer stopWake()
 
 	r := &pipeline.Runner{
-		Topic: topic, Config: cfg, Handler: h, Stop: wctx.Done(), Ctx: s.life.HandlerContext(),
+		Topic: topic, Config: cfg, Handler: h, Stop: wctx.Done(),
 		DeadLetter: s.deadLetter,
 	}
 	if cfg.Ready != nil {
@@ -328,7 +328,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 				if m == nil {
 					return
 				}
-				q.settle(m, r.Handle(m) == pipeline.Abandon)
+				q.settle(m, r.Handle(s.life.HandlerContext(), m) == pipeline.Abandon)
 			}
 		}()
 	}

@@ -168,7 +168,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 		return err
 	}
 	runner := &pipeline.Runner{Topic: topic, Config: sc, Handler: counted, DeadLetter: s.deadLetter,
-		Stop: wctx.Done(), Ctx: s.life.HandlerContext()}
+		Stop: wctx.Done()}
 	var pool *dispatch.Pool
 	if sc.Concurrency > 1 {
 		pool = dispatch.New(sc.Concurrency)
@@ -228,12 +228,13 @@ func (s *Subscriber) dispatch(pool *dispatch.Pool, r *pipeline.Runner, rm *gored
 		m = &bus.Message{ID: uuid.NewString(), Body: raw}
 	}
 	m.Delivery = bus.Delivery{Topic: rm.Channel, Native: rm}
+	hctx := s.life.HandlerContext()
 	job := func() {
 		var out pipeline.Outcome
 		if bad != nil {
-			out = r.Poison(m, bad)
+			out = r.Poison(hctx, m, bad)
 		} else {
-			out = r.Handle(m)
+			out = r.Handle(hctx, m)
 		}
 		if out == pipeline.Abandon {
 			s.stats.abandoned.Add(1)

@@ -44,28 +44,28 @@ type Runner struct {
 	DeadLetter DeadLetterFunc
 	// Stop interrupts retry waits when the subscription stops taking work.
 	Stop <-chan struct{}
-	// Ctx is passed to handlers; it is cancelled only when a shutdown
-	// deadline runs out.
-	Ctx context.Context
 }
 
 // Handle runs the handler on m until it succeeds, is dead-lettered or must
-// be abandoned. It sets m.Delivery.Attempt before each call.
-func (r *Runner) Handle(m *bus.Message) Outcome {
+// be abandoned. It sets m.Delivery.Attempt before each call. ctx is the
+// handler's context: the adapter cancels it when the message can no longer
+// be settled in time (a shutdown deadline, a revoked partition, a lost
+// channel); the message is then abandoned, never dead-lettered.
+func (r *Runner) Handle(ctx context.Context, m *bus.Message) Outcome {
 	for attempt := 1; ; attempt++ {
 		m.Delivery.Attempt = attempt
-		err := r.call(m)
+		err := r.call(ctx, m)
 		if err == nil {
 			return Ack
 		}
 		log := r.Config.Logger
-		if r.Ctx.Err() != nil {
-			// A shutdown deadline cut the handler short: leave the message
-			// for redelivery rather than dead-letter it.
+		if ctx.Err() != nil {
+			// The handler was cut short: leave the message for
+			// redelivery rather than dead-letter it.
 			return Abandon
 		}
 		if bus.IsPermanent(err) || !r.Config.Retry.ShouldRetry(attempt) {
-			return r.deadLetter(m, err, attempt)
+			return r.deadLetter(ctx, m, err, attempt)
 		}
 		wait := r.Config.Retry.Backoff(attempt)
 		log.Debug("bus: handler failed, retrying", "topic", r.Topic, "id", m.ID, "attempt", attempt, "backoff", wait, "error", err)
@@ -76,7 +76,7 @@ func (r *Runner) Handle(m *bus.Message) Outcome {
 			case <-r.Stop:
 				t.Stop()
 				return Abandon
-			case <-r.Ctx.Done():
+			case <-ctx.Done():
 				t.Stop()
 				return Abandon
 			}
@@ -84,7 +84,7 @@ func (r *Runner) Handle(m *bus.Message) Outcome {
 			select {
 			case <-r.Stop:
 				return Abandon
-			case <-r.Ctx.Done():
+			case <-ctx.Done():
 				return Abandon
 			default:
 			}
@@ -93,22 +93,23 @@ func (r *Runner) Handle(m *bus.Message) Outcome {
 }
 
 // call runs the handler, turning a panic into a *bus.PanicError.
-func (r *Runner) call(m *bus.Message) (err error) {
+func (r *Runner) call(ctx context.Context, m *bus.Message) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = &bus.PanicError{Value: v, Stack: debug.Stack()}
 			r.Config.Logger.Error("bus: handler panicked", "topic", r.Topic, "id", m.ID, "panic", v)
 		}
 	}()
-	return r.Handler(r.Ctx, m)
+	return r.Handler(ctx, m)
 }
 
-// Poison dead-letters a message that could not be decoded; reason says why.
-func (r *Runner) Poison(m *bus.Message, reason error) Outcome {
-	return r.deadLetter(m, reason, 0)
+// Poison dead-letters a message that could not be decoded; reason says
+// why. ctx is the message's handler context, as for Handle.
+func (r *Runner) Poison(ctx context.Context, m *bus.Message, reason error) Outcome {
+	return r.deadLetter(ctx, m, reason, 0)
 }
 
-func (r *Runner) deadLetter(m *bus.Message, cause error, attempts int) Outcome {
+func (r *Runner) deadLetter(hctx context.Context, m *bus.Message, cause error, attempts int) Outcome {
 	dl := DeadLetterMessage(m, cause, attempts, r.Topic, r.Config.Group)
 	// The publish gets its own bounded context: shutdown must not turn a
 	// message that failed for good into one that is redelivered forever.
@@ -120,7 +121,7 @@ func (r *Runner) deadLetter(m *bus.Message, cause error, attempts int) Outcome {
 		// Redelivery comes at once on most brokers: pause first, so that a
 		// dead letter destination that keeps failing does not turn into a
 		// hot loop of deliveries.
-		r.pause(deadLetterFailurePause)
+		r.pause(hctx, deadLetterFailurePause)
 		return Abandon
 	}
 	r.Config.Logger.Warn("bus: message dead-lettered", "topic", r.Topic, "dead_letter", r.Config.DeadLetter,
@@ -133,17 +134,17 @@ func (r *Runner) deadLetter(m *bus.Message, cause error, attempts int) Outcome {
 const maxErrorBytes = 4 << 10
 
 // deadLetterFailurePause is how long Handle waits after a failed dead
-// letter publish before it returns Abandon (cut short by Stop or Ctx).
+// letter publish before it returns Abandon (cut short by Stop or the handler context).
 const deadLetterFailurePause = time.Second
 
-// pause waits d, or less when the subscription stops.
-func (r *Runner) pause(d time.Duration) {
+// pause waits d, or less when the subscription stops or ctx ends.
+func (r *Runner) pause(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-r.Stop:
-	case <-r.Ctx.Done():
+	case <-ctx.Done():
 	}
 }
 

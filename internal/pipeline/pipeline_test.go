@@ -15,7 +15,7 @@ func runner(t *testing.T, h bus.Handler, dl DeadLetterFunc, opts ...bus.Subscrib
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Runner{Topic: "orders", Config: cfg, Handler: h, DeadLetter: dl, Stop: make(chan struct{}), Ctx: context.Background()}
+	return &Runner{Topic: "orders", Config: cfg, Handler: h, DeadLetter: dl, Stop: make(chan struct{})}
 }
 
 func TestRetriesThenDeadLetters(t *testing.T) {
@@ -33,7 +33,7 @@ func TestRetriesThenDeadLetters(t *testing.T) {
 		return nil
 	}, bus.WithRetry(bus.RetryPolicy{MaxAttempts: 3}), bus.Group("billing"))
 	m := &bus.Message{ID: "1", Metadata: map[string]string{"a": "b"}}
-	if out := r.Handle(m); out != Ack {
+	if out := r.Handle(context.Background(), m); out != Ack {
 		t.Fatalf("outcome %v", out)
 	}
 	if calls != 3 || gotTopic != "orders.dlq" || got.Metadata[bus.MetaDeadLetterAttempts] != "3" ||
@@ -55,7 +55,7 @@ func TestPanicIsAnError(t *testing.T) {
 			reason = m.Metadata[bus.MetaDeadLetterError]
 			return nil
 		}, bus.WithRetry(bus.NoRetry()))
-	if r.Handle(&bus.Message{}) != Ack || reason != "panic: kaboom" {
+	if r.Handle(context.Background(), &bus.Message{}) != Ack || reason != "panic: kaboom" {
 		t.Fatalf("reason %q", reason)
 	}
 }
@@ -66,7 +66,7 @@ func TestAbandon(t *testing.T) {
 	r := runner(t, failing, func(context.Context, string, *bus.Message) error { return errors.New("broker down") },
 		bus.WithRetry(bus.NoRetry()))
 	start := time.Now()
-	if r.Handle(&bus.Message{}) != Abandon {
+	if r.Handle(context.Background(), &bus.Message{}) != Abandon {
 		t.Fatal("want Abandon when the dead letter publish fails")
 	}
 	if d := time.Since(start); d < deadLetterFailurePause {
@@ -75,7 +75,7 @@ func TestAbandon(t *testing.T) {
 	// A stopping subscription does not wait out the pause.
 	r.Stop = closedChan()
 	start = time.Now()
-	if r.Handle(&bus.Message{}) != Abandon || time.Since(start) >= deadLetterFailurePause {
+	if r.Handle(context.Background(), &bus.Message{}) != Abandon || time.Since(start) >= deadLetterFailurePause {
 		t.Fatal("want Abandon at once when stopping")
 	}
 	// Stopping during a backoff wait abandons too.
@@ -83,7 +83,7 @@ func TestAbandon(t *testing.T) {
 	r = runner(t, failing, nil, bus.WithRetry(bus.RetryPolicy{MaxAttempts: 5, MinBackoff: time.Hour}))
 	r.Stop = stop
 	close(stop)
-	if r.Handle(&bus.Message{}) != Abandon {
+	if r.Handle(context.Background(), &bus.Message{}) != Abandon {
 		t.Fatal("want Abandon on stop")
 	}
 }
@@ -92,7 +92,7 @@ func TestPoison(t *testing.T) {
 	var got *bus.Message
 	r := runner(t, func(context.Context, *bus.Message) error { t.Fatal("handler called"); return nil },
 		func(ctx context.Context, topic string, m *bus.Message) error { got = m; return nil })
-	if r.Poison(&bus.Message{Body: []byte("x")}, bus.ErrMalformed) != Ack || got.Metadata[bus.MetaDeadLetterAttempts] != "0" {
+	if r.Poison(context.Background(), &bus.Message{Body: []byte("x")}, bus.ErrMalformed) != Ack || got.Metadata[bus.MetaDeadLetterAttempts] != "0" {
 		t.Fatalf("%+v", got)
 	}
 }
@@ -106,8 +106,7 @@ func TestShutdownDeadlineAbandonsLastAttempt(t *testing.T) {
 		bus.WithRetry(bus.NoRetry()))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	r.Ctx = ctx
-	if out := r.Handle(&bus.Message{}); out != Abandon || dead {
+	if out := r.Handle(ctx, &bus.Message{}); out != Abandon || dead {
 		t.Fatalf("outcome %v, dead-lettered %v; want Abandon and no dead letter", out, dead)
 	}
 }
