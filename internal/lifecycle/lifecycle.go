@@ -6,6 +6,7 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/busline/bus"
@@ -66,10 +67,14 @@ func (s *State) WorkContext(ctx context.Context) (context.Context, context.Cance
 	return wctx, func() { stop(); cancel() }
 }
 
-// Shutdown closes the state once: it marks it closed, waits for the work
-// registered with Enter to leave until ctx ends (then cancels
-// HandlerContext and waits on), and finally runs release. Later calls wait
-// for the first to finish and return its result.
+// Shutdown closes the state once: it marks it closed and waits for the
+// work registered with Enter to leave. If ctx ends first, it cancels
+// HandlerContext and stops waiting: work still in flight is left to end on
+// its own (a handler that ignores its context keeps its goroutine, but its
+// message is no longer settled: the broker delivers it again), and the
+// result is ctx.Err(). Either way it then runs release, whose error is
+// joined to the result. Later calls wait for the first to finish and
+// return its result.
 func (s *State) Shutdown(ctx context.Context, release func() error) error {
 	s.once.Do(func() {
 		s.mu.Lock()
@@ -82,12 +87,11 @@ func (s *State) Shutdown(ctx context.Context, release func() error) error {
 		select {
 		case <-drained:
 		case <-ctx.Done():
-			s.hard()
-			<-drained
+			s.err = ctx.Err()
 		}
 		s.hard()
 		if release != nil {
-			s.err = release()
+			s.err = errors.Join(s.err, release())
 		}
 		close(s.doneCh)
 	})
@@ -95,7 +99,8 @@ func (s *State) Shutdown(ctx context.Context, release func() error) error {
 	return s.err
 }
 
-// Close is Shutdown bounded by bus.DefaultCloseTimeout.
+// Close is Shutdown bounded by bus.DefaultCloseTimeout: it returns
+// context.DeadlineExceeded when work was still in flight then.
 func (s *State) Close(release func() error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), bus.DefaultCloseTimeout)
 	defer cancel()

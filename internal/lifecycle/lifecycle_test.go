@@ -45,11 +45,40 @@ func TestShutdownDeadlineCancelsHandlers(t *testing.T) {
 	go func() { <-s.HandlerContext().Done(); leave() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	if err := s.Shutdown(ctx, nil); err != nil {
-		t.Fatal(err)
+	if err := s.Shutdown(ctx, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want the deadline's error", err)
 	}
 	if !s.Closed() {
 		t.Fatal("not closed")
+	}
+}
+
+// Work that ignores the cancelled handler context does not hold Shutdown
+// past its deadline; release still runs. On the commit before this test,
+// Shutdown waited for such work forever.
+func TestShutdownKeepsDeadlineWhenWorkIgnoresIt(t *testing.T) {
+	s := New()
+	_, _ = s.Enter() // never leaves
+	released := make(chan struct{})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(ctx, func() error { close(released); return nil }) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown waited past its deadline for work that ignores its context")
+	}
+	select {
+	case <-released:
+	default:
+		t.Fatal("release did not run")
+	}
+	if s.HandlerContext().Err() == nil {
+		t.Fatal("handler context not cancelled")
 	}
 }
 
