@@ -192,3 +192,21 @@ func TestClusterUnshardedPattern(t *testing.T) {
 	}
 	in.wait(t, 5)
 }
+
+// Without sharding a cluster node counts only its own subscribers, so the
+// publisher reports no ReceiverCount and PublishCount refuses rather than
+// return a wrong count. On the commit before this test, PublishCount
+// returned the one node's count.
+func TestClusterUnshardedPublishCountIsUnsupported(t *testing.T) {
+	cfg := clusterConfig(t)
+	off := false
+	cfg.Sharded = &off
+	pub := newPublisher(t, cfg)
+	if pub.Capabilities().ReceiverCount {
+		t.Fatal("unsharded cluster publisher reports ReceiverCount")
+	}
+	n, err := pub.PublishCount(context.Background(), uniqueTopic(t), &bus.Message{Body: []byte("x")})
+	if !errors.Is(err, bus.ErrUnsupported) || n != 0 {
+		t.Fatalf("PublishCount = %d, %v; want ErrUnsupported", n, err)
+	}
+}

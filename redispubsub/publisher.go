@@ -68,10 +68,16 @@ func (p *Publisher) Publish(ctx context.Context, topic string, msgs ...*bus.Mess
 }
 
 // PublishCount publishes msg like Publish and returns the number of
-// subscribers Redis delivered it to (the PUBLISH reply). In cluster mode
-// without sharding, Redis counts only the subscribers of the node that took
-// the PUBLISH; with sharding, the count is exact.
+// subscribers Redis delivered it to (the PUBLISH or SPUBLISH reply). In
+// cluster mode without sharding, Redis counts only the subscribers of the
+// node that took the PUBLISH, so there PublishCount fails with an error
+// wrapping bus.ErrUnsupported and publishes nothing (Capabilities reports
+// no ReceiverCount).
 func (p *Publisher) PublishCount(ctx context.Context, topic string, msg *bus.Message) (int, error) {
+	if !capabilities(p.cfg).ReceiverCount {
+		return 0, fmt.Errorf("redispubsub: publish count: %w: a Redis Cluster without sharding counts only one node's subscribers; use sharded=true or Publish",
+			bus.ErrUnsupported)
+	}
 	n, err := p.publish(ctx, topic, []*bus.Message{msg})
 	return int(n), err
 }

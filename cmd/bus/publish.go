@@ -42,7 +42,7 @@ func publishCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 				m.Metadata[k] = v
 			}
 		}
-		if rc, ok := pub.(bus.ReceiverCounter); ok {
+		if rc, ok := pub.(bus.ReceiverCounter); ok && canCount(pub) {
 			n, err := rc.PublishCount(ctx, topic, m)
 			if err != nil {
 				return err
@@ -75,4 +75,10 @@ func publishCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return fmt.Errorf("publish: reading standard input: %w", err)
 	}
 	return pub.Close()
+}
+
+// canCount reports whether pub's broker counts the receivers of a message.
+func canCount(pub bus.Publisher) bool {
+	cr, ok := pub.(bus.CapabilityReporter)
+	return ok && cr.Capabilities().ReceiverCount
 }

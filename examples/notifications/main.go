@@ -61,7 +61,7 @@ func publish(ctx context.Context, url, channel string, texts []string) error {
 	defer pub.Close()
 	for _, text := range texts {
 		m := &bus.Message{Type: "notification", ContentType: "text/plain", Body: []byte(text)}
-		if rc, ok := pub.(bus.ReceiverCounter); ok {
+		if rc, ok := pub.(bus.ReceiverCounter); ok && canCount(pub) {
 			n, err := rc.PublishCount(ctx, channel, m)
 			if err != nil {
 				return err
@@ -130,4 +130,10 @@ func demo(ctx context.Context, url, channel string) error {
 		}
 	}
 	return nil
+}
+
+// canCount reports whether pub's broker counts the receivers of a message.
+func canCount(pub bus.Publisher) bool {
+	cr, ok := pub.(bus.CapabilityReporter)
+	return ok && cr.Capabilities().ReceiverCount
 }
