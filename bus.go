@@ -12,8 +12,11 @@ import (
 // under the subscription's RetryPolicy and then dead-lettered. Wrap the
 // error with Permanent to skip the retries.
 //
-// The context is cancelled when a Shutdown deadline runs out; a plain Close
-// lets running handlers finish. Handlers run concurrently up to the
+// The context is cancelled when the message can no longer be settled in
+// time: a Shutdown or Close deadline ran out, the grace after Subscribe's
+// ctx ended ran out, or the adapter lost what the message was delivered on
+// (a RabbitMQ channel, a Kafka partition revoked by a rebalance). A
+// handler should return soon after; its message is then delivered again. Handlers run concurrently up to the
 // subscription's Concurrency, but never two at once for one Key where the
 // adapter reports OrderedByKey.
 type Handler func(ctx context.Context, msg *Message) error
@@ -38,11 +41,12 @@ type Publisher interface {
 type Subscriber interface {
 	// Subscribe runs h for every message on topic until ctx ends or the
 	// Subscriber is closed, then drains: it stops taking messages, waits for
-	// running handlers and settles their messages. It returns nil after a
-	// Close or once ctx is done, and an error when the subscription could
-	// not be set up (bad topic, nil handler, unknown group, unreachable
-	// broker) or failed for good. The OnReady callback tells when the
-	// subscription is live.
+	// running handlers (bounded: see the package doc's Liveness) and
+	// settles their messages. Once live (the OnReady callback), it returns
+	// nil when ctx ends or Close stops it, and an error only when it failed
+	// for good. Before that, every return is an error: bad arguments
+	// (ErrInvalid), an unknown group or unreachable broker, ErrClosed after
+	// Close, or ctx.Err() when ctx ended first.
 	//
 	// Without Group, a subscription is a broadcast subscriber: it gets its
 	// own copy of every message published after it is ready, and nothing is
@@ -58,13 +62,11 @@ type Subscriber interface {
 }
 
 // Shutdowner is implemented by publishers and subscribers whose drain can be
-// bounded: Shutdown is Close that gives up waiting when ctx ends, cancelling
-// the contexts of handlers still running. Every busline adapter implements it.
-//
-// One wait is not cut by ctx: a dead letter publish already under way gets
-// up to 30 seconds to finish, so that a message that failed for good is not
-// handed back for redelivery by a shutdown; Shutdown may return that much
-// after ctx ends.
+// bounded: Shutdown is Close that gives up waiting when ctx ends. It then
+// cancels the contexts of handlers (and publishes) still running, releases
+// the connection and returns ctx.Err() at once, even when a handler ignores
+// its context: what did not finish is not acknowledged and is left for the
+// broker to deliver again. Every busline adapter implements it.
 type Shutdowner interface {
 	Shutdown(ctx context.Context) error
 }
@@ -114,7 +116,10 @@ type CapabilityReporter interface {
 
 // ReceiverCounter is implemented by publishers whose broker tells how many
 // subscribers a message reached (Redis PUBLISH's reply, the in-process
-// broker). The seed's "Message sent to N subscribers" needs it.
+// broker). The seed's "Message sent to N subscribers" needs it. Where a
+// configuration cannot count (Redis Cluster without sharding), the
+// publisher's Capabilities report no ReceiverCount and PublishCount fails
+// with ErrUnsupported; check Capabilities().ReceiverCount first.
 type ReceiverCounter interface {
 	// PublishCount publishes msg like Publish and returns the number of
 	// subscriptions that received it.

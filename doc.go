@@ -63,10 +63,37 @@
 // after the topic is the topic's only group (Capabilities.SingleGroup).
 //
 // Close and Shutdown drain: they stop taking messages, wait for running
-// handlers (Close for at most DefaultCloseTimeout, Shutdown until its
-// context ends, then cancelling handler contexts), settle what finished,
-// and release the connection. Publish and Subscribe after Close return
-// ErrClosed; Close is idempotent.
+// handlers, settle what finished, and release the connection. Close is
+// idempotent. Publish and Subscribe after Close return ErrClosed.
+//
+// # Liveness
+//
+// Nothing waits for good; every adapter runs the same rules:
+//
+//   - Shutdown(ctx) waits for running handlers until ctx ends. Then it
+//     cancels their contexts, releases the connection and returns
+//     ctx.Err(), without waiting for handlers that ignore their context:
+//     their messages are not acknowledged, and at-least-once brokers
+//     deliver them again. Close is Shutdown with DefaultCloseTimeout.
+//   - When a Subscribe's ctx ends, its handlers get a grace period
+//     (DefaultCloseTimeout; the kafka adapter's handler_grace) to finish,
+//     then their contexts are cancelled and Subscribe returns, leaving
+//     what did not finish for redelivery.
+//   - Subscribe checks its arguments first (ErrInvalid), then the
+//     Subscriber (ErrClosed after Close). A subscription that ends before
+//     it is live returns an error: the reason it could not go live,
+//     ErrClosed when Close came first, or ctx.Err() when ctx ended first;
+//     OnReady is not called then. A live subscription returns nil when
+//     ctx ends or Close stops it, and an error only when it failed for
+//     good.
+//   - A logger given with WithLogger is used as given, DiscardLogger
+//     included; the adapter's logger is only the default.
+//   - A message waiting behind a busy Key takes no worker: with
+//     Concurrency(n), a subscription holds at most 4n messages (n when n
+//     is 1), handled or waiting, and a hot key cannot leave the other
+//     keys waiting while workers are idle.
+//   - Capabilities tell the truth: a publisher whose Capabilities report
+//     no ReceiverCount fails PublishCount with ErrUnsupported.
 //
 // # As
 //

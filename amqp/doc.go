@@ -92,8 +92,10 @@
 // blocks publishers (a resource alarm) Publish waits, bounded by its
 // context.
 //
-// Subscriptions are at-least-once. The prefetch count is the
-// subscription's bus.Concurrency (default 1, fair dispatch). A message is
+// Subscriptions are at-least-once. The prefetch count is 1 for the default
+// bus.Concurrency of 1 (fair dispatch), else 4 × Concurrency: the handlers'
+// messages plus those waiting behind a busy key, so that one hot key never
+// leaves the other keys undelivered. A message is
 // acked after its handler returns nil; a failing handler is retried in
 // process under the subscription's RetryPolicy, then the message is
 // published (with confirms) to the dead letter topic and acked; a message

@@ -11,10 +11,10 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/busline/bus"
-	"github.com/busline/bus/internal/dispatch"
 	"github.com/busline/bus/internal/lifecycle"
 	"github.com/busline/bus/internal/pipeline"
 	"github.com/busline/bus/internal/settle"
+	"github.com/busline/bus/internal/subrun"
 )
 
 // Subscriber consumes from RabbitMQ. It implements bus.Subscriber,
@@ -53,7 +53,8 @@ func NewSubscriber(ctx context.Context, cfg Config) (*Subscriber, error) {
 // OnReady; with bus.Group it shares the group's durable queue
 // "<topic>.<group>" (just "<topic>" when the group is named after the
 // topic). In work-queue mode bus.Group(topic) is required and the queue is
-// the topic's own. The prefetch count is the subscription's concurrency.
+// the topic's own. The prefetch count is 1 with Concurrency 1, else 4 ×
+// Concurrency (see the package doc).
 //
 // The topic's dead letter topic is declared durable before the first
 // message is read, so dead letters are kept until someone reads them.
@@ -63,41 +64,34 @@ func NewSubscriber(ctx context.Context, cfg Config) (*Subscriber, error) {
 // retrying (and logging) even errors that look permanent, until ctx ends
 // or Close.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler, opts ...bus.SubscribeOption) error {
-	sc, err := bus.NewSubscribeConfig(topic, h, append([]bus.SubscribeOption{bus.WithLogger(s.cfg.Logger)}, opts...)...)
+	sub, err := subrun.Begin(ctx, subrun.Params{Pkg: "amqp", Life: s.life, Logger: s.cfg.Logger, DeadLetter: s.deadLetter},
+		topic, h, opts)
 	if err != nil {
-		return fmt.Errorf("amqp: subscribe to %q: %w", topic, err)
+		return err
 	}
+	return sub.End(s.run(sub))
+}
+
+// run is Subscribe once its arguments are checked.
+func (s *Subscriber) run(sub *subrun.Sub) error {
+	topic, sc, wctx := sub.Topic, sub.Config, sub.Work
 	if err := s.topo.checkGroup(topic, sc.Group); err != nil {
 		return err
 	}
-	leave, err := s.life.Enter()
-	if err != nil {
-		return err
-	}
-	defer leave()
-	wctx, cancel := s.life.WorkContext(ctx)
-	defer cancel()
-
-	runner := &pipeline.Runner{Topic: topic, Config: sc, Handler: h, DeadLetter: s.deadLetter,
-		Stop: wctx.Done()}
-	pool := dispatch.New(sc.Concurrency)
-	defer pool.Close()
-
 	log := sc.Logger.With("topic", topic, "group", sc.Group)
 	var broadcast string // the broadcast queue, kept across reconnects
 	if sc.Group == "" {
 		broadcast = broadcastQueue(topic)
 		defer s.deleteQueue(broadcast, log)
 	}
-	ready := false
 	bo := backoff{min: s.cfg.ReconnectMin, max: s.cfg.ReconnectMax}
 	for {
-		ss, err := s.open(wctx, topic, sc, broadcast)
+		ss, err := s.open(wctx, sub, broadcast)
 		if err != nil {
-			if errors.Is(err, bus.ErrClosed) || wctx.Err() != nil && ready {
+			if wctx.Err() != nil || errors.Is(err, bus.ErrClosed) {
 				return nil
 			}
-			if !ready {
+			if !sub.Live() {
 				return fmt.Errorf("amqp: subscribe to %q: %w", topic, err)
 			}
 			// Once live, a subscription does not end on its own: a broker
@@ -113,19 +107,16 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 			}
 			continue
 		}
-		if !ready {
-			ready = true
-			if sc.Ready != nil {
-				sc.Ready()
-			}
-		} else {
+		if sub.Live() {
 			log.Info("amqp: subscription resumed", "queue", ss.queue)
 		}
+		sub.Ready()
 		bo.reset()
-		err = ss.run(wctx, pool, runner)
+		err = ss.run(wctx, sub.Runner)
 		// Handlers still running on a lost channel cannot ack: the broker
-		// has already requeued their messages. Cancel them.
-		ss.cancel()
+		// has already requeued their messages. Cancel them and let go of
+		// them; the next channel gets workers of its own.
+		ss.sess.End()
 		if err == nil || wctx.Err() != nil {
 			return nil
 		}
@@ -145,10 +136,8 @@ type subSession struct {
 	deliveries <-chan amqp091.Delivery
 	closes     chan *amqp091.Error
 	settles    chan settleReq
-	// hctx is the handlers' context for this channel's deliveries; cancel
-	// ends it once the channel is gone.
-	hctx   context.Context
-	cancel context.CancelFunc
+	// sess runs this channel's handlers; ended once the channel is gone.
+	sess *subrun.Session
 }
 
 // settleReq is a handled delivery's outcome, sent back to the channel
@@ -159,13 +148,16 @@ type settleReq struct {
 	ack  bool
 }
 
-func (s *Subscriber) open(ctx context.Context, topic string, sc bus.SubscribeConfig, broadcast string) (*subSession, error) {
+func (s *Subscriber) open(ctx context.Context, sub *subrun.Sub, broadcast string) (*subSession, error) {
+	topic, sc := sub.Topic, sub.Config
 	ch, err := s.conn.channel(ctx)
 	if err != nil {
 		return nil, err
 	}
 	fail := func(err error) (*subSession, error) { _ = ch.Close(); return nil, err }
-	prefetch := min(sc.Concurrency, 65535)
+	// The prefetch covers the handlers and the messages waiting behind a
+	// busy key, so that one key never leaves the others undelivered.
+	prefetch := min(sub.Capacity(), 65535)
 	if err := ch.Qos(prefetch, 0, false); err != nil {
 		return fail(brokerError("set prefetch", err))
 	}
@@ -182,15 +174,16 @@ func (s *Subscriber) open(ctx context.Context, topic string, sc bus.SubscribeCon
 	if err != nil {
 		return fail(brokerError(fmt.Sprintf("consume from queue %q", q), err))
 	}
-	hctx, hcancel := context.WithCancel(s.life.HandlerContext())
+	// settles holds every outcome of the channel's deliveries (at most
+	// prefetch), so that a handler never blocks on a channel that is gone.
 	return &subSession{topic: topic, queue: q, tag: tag, ch: ch, deliveries: deliveries, closes: closes,
-		settles: make(chan settleReq, prefetch), hctx: hctx, cancel: hcancel}, nil
+		settles: make(chan settleReq, prefetch), sess: sub.NewSession()}, nil
 }
 
 // run receives deliveries and settles them until wctx ends (it drains and
 // returns nil) or the channel is lost (it returns why). Outcomes of
 // deliveries from a lost channel are dropped: the broker redelivers them.
-func (ss *subSession) run(wctx context.Context, pool *dispatch.Pool, r *pipeline.Runner) error {
+func (ss *subSession) run(wctx context.Context, r *pipeline.Runner) error {
 	defer func() { _ = ss.ch.Close() }()
 	for {
 		select {
@@ -198,7 +191,7 @@ func (ss *subSession) run(wctx context.Context, pool *dispatch.Pool, r *pipeline
 			if !ok {
 				return ss.lostError()
 			}
-			ss.dispatch(d, pool, r)
+			ss.dispatch(d, r)
 		case st := <-ss.settles:
 			ss.apply(st)
 		case e := <-ss.closes:
@@ -207,7 +200,7 @@ func (ss *subSession) run(wctx context.Context, pool *dispatch.Pool, r *pipeline
 			}
 			return e
 		case <-wctx.Done():
-			ss.drain(pool)
+			ss.drain()
 			return nil
 		}
 	}
@@ -224,12 +217,13 @@ func (ss *subSession) lostError() error {
 	return errors.New("amqp: consumer cancelled or channel closed")
 }
 
-func (ss *subSession) dispatch(d amqp091.Delivery, pool *dispatch.Pool, r *pipeline.Runner) {
+func (ss *subSession) dispatch(d amqp091.Delivery, r *pipeline.Runner) {
 	m, decErr := decode(ss.topic, d)
 	settles := ss.settles
 	st := settleReq{once: new(settle.Once), tag: d.DeliveryTag}
-	hctx := ss.hctx
-	pool.Submit(m.Key, func() {
+	hctx := ss.sess.Ctx
+	// The prefetch never exceeds the pool's capacity, so there is room.
+	ss.sess.Pool.Submit(nil, m.Key, func() {
 		var out pipeline.Outcome
 		if decErr != nil {
 			out = r.Poison(hctx, m, decErr)
@@ -252,15 +246,18 @@ func (ss *subSession) apply(st settleReq) {
 
 // drain stops the consumer, waits for running handlers while settling
 // their messages, and leaves unhandled prefetched deliveries to the broker,
-// which requeues them when the channel closes.
-func (ss *subSession) drain(pool *dispatch.Pool) {
+// which requeues them when the channel closes. The wait ends with the
+// handlers' context (a Shutdown deadline, the grace after ctx ends): the
+// messages of handlers still running then are requeued too.
+func (ss *subSession) drain() {
 	_ = ss.ch.Cancel(ss.tag, false)
-	idle := make(chan struct{})
-	go func() { pool.Wait(); close(idle) }()
+	idle := ss.sess.Idle()
 	for {
 		select {
 		case st := <-ss.settles:
 			ss.apply(st)
+		case <-ss.sess.Ctx.Done():
+			return
 		case <-idle:
 			for {
 				select {

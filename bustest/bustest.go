@@ -60,6 +60,12 @@ func Run(t *testing.T, h Harness) {
 		{"AfterCloseErrClosed", s.afterClose, true},
 		{"CancelEndsSubscribe", s.cancelEnds, true},
 		{"BadInput", s.badInput, true},
+		{"CancelledBeforeReadyIsAnError", s.cancelledBeforeReady, true},
+		{"ClosedAndInvalidRules", s.closedRules, true},
+		{"WithLoggerWins", s.loggerWins, true},
+		{"ReceiverCountMatchesCapabilities", s.receiverCount, true},
+		{"HotKeyDoesNotStarveOthers", s.hotKey, s.caps.OrderedByKey},
+		{"ShutdownKeepsDeadline", s.shutdownDeadline, true},
 	}
 	for _, c := range checks {
 		if !c.when {

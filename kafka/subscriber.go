@@ -14,9 +14,9 @@ import (
 
 	"github.com/busline/bus"
 	"github.com/busline/bus/internal/ce"
-	"github.com/busline/bus/internal/dispatch"
 	"github.com/busline/bus/internal/lifecycle"
 	"github.com/busline/bus/internal/pipeline"
+	"github.com/busline/bus/internal/subrun"
 )
 
 // Subscriber consumes Kafka topics, as a member of a consumer group or as
@@ -62,17 +62,17 @@ func NewSubscriber(ctx context.Context, cfg Config) (*Subscriber, error) {
 // the end, joining no group, and calls OnReady once its start offsets are
 // fixed.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler, opts ...bus.SubscribeOption) error {
-	leave, err := s.state.Enter()
+	run, err := subrun.Begin(ctx, subrun.Params{Pkg: "kafka", Life: s.state, Logger: s.c.cfg.Logger, DeadLetter: s.deadLetter},
+		topic, h, opts)
 	if err != nil {
-		return fmt.Errorf("kafka: subscribe: %w", err)
+		return err
 	}
-	defer leave()
-	sc, err := bus.NewSubscribeConfig(topic, h, append([]bus.SubscribeOption{bus.WithLogger(s.c.cfg.Logger)}, opts...)...)
-	if err != nil {
-		return fmt.Errorf("kafka: subscribe: %w", err)
-	}
-	wctx, cancel := s.state.WorkContext(ctx)
-	defer cancel()
+	return run.End(s.run(run))
+}
+
+// run is Subscribe once its arguments are checked.
+func (s *Subscriber) run(run *subrun.Sub) error {
+	topic, sc, wctx := run.Topic, run.Config, run.Work
 	parts, err := s.c.ensureTopic(wctx, s.dlq.t, topic)
 	if err != nil {
 		return fmt.Errorf("kafka: subscribe to %q: %w", topic, err)
@@ -86,13 +86,11 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 	}
 	sub := &subscription{
 		s:     s,
+		run:   run,
 		topic: topic,
 		cfg:   sc,
-		h:     h,
 		log:   sc.Logger.With("topic", topic, "group", sc.Group),
-		pool:  dispatch.New(sc.Concurrency),
 	}
-	defer sub.pool.Close()
 	if sc.Group == "" {
 		return sub.broadcast(wctx, parts)
 	}
@@ -102,14 +100,10 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 // subscription is one Subscribe call.
 type subscription struct {
 	s     *Subscriber
+	run   *subrun.Sub
 	topic string
 	cfg   bus.SubscribeConfig
-	h     bus.Handler
 	log   *slog.Logger
-
-	submitMu sync.Mutex // dispatch.Pool takes one submitter at a time
-	pool     *dispatch.Pool
-	readyOne sync.Once
 
 	// The highest offset of each partition handed to the handler by this
 	// subscription, across generations and re-reads: a message at or
@@ -134,13 +128,7 @@ func (sub *subscription) highWater(id int) *atomic.Int64 {
 	return hw
 }
 
-func (sub *subscription) ready() {
-	sub.readyOne.Do(func() {
-		if sub.cfg.Ready != nil {
-			sub.cfg.Ready()
-		}
-	})
-}
+func (sub *subscription) ready() { sub.run.Ready() }
 
 // partitionWatch is how often a broadcast subscription looks for
 // partitions added to its topic; the group subscriptions' interval too.
@@ -386,7 +374,11 @@ func (sub *subscription) consume(ctx context.Context, pt *partition, signal func
 	from := pt.start
 	for attempt := 0; ; attempt++ {
 		sub.session(ctx, pt, from, signal)
-		pt.inflight.Wait()
+		if !waitUntil(&pt.inflight, sub.run.Handlers.Done()) {
+			// The handlers' context ended (a Shutdown deadline): what is
+			// still running is left uncommitted, for redelivery.
+			return
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -430,15 +422,10 @@ func (sub *subscription) session(ctx context.Context, pt *partition, from int64,
 		sub.log.Error("kafka: cannot set the read offset", "partition", pt.id, "offset", from, "error", err)
 		return
 	}
-	runner := &pipeline.Runner{
-		Topic:      sub.topic,
-		Config:     sub.cfg,
-		Handler:    sub.h,
-		DeadLetter: sub.s.deadLetter,
-		Stop:       sctx.Done(),
-	}
+	runner := *sub.run.Runner
+	runner.Stop = sctx.Done()
 	hw := sub.highWater(pt.id)
-	hctx := sub.s.state.HandlerContext()
+	hctx := sub.run.Handlers
 	// Set once a message is abandoned: the messages read after it are left
 	// unhandled too (they are read again after it), so that no later
 	// message of its key is handled before it.
@@ -486,9 +473,24 @@ func (sub *subscription) session(ctx context.Context, pt *partition, from int64,
 			stalled.Store(true)
 			cancel() // leave the partition stuck here; consume reads it again
 		}
-		sub.submitMu.Lock()
-		sub.pool.Submit(string(km.Key), job)
-		sub.submitMu.Unlock()
+		if !sub.run.Pool.Submit(sctx.Done(), string(km.Key), job) {
+			// Not handled: left for the next read of the partition.
+			pt.inflight.Done()
+			return
+		}
+	}
+}
+
+// waitUntil waits for wg until done is closed; it reports whether wg's
+// count reached zero.
+func waitUntil(wg *sync.WaitGroup, done <-chan struct{}) bool {
+	idle := make(chan struct{})
+	go func() { wg.Wait(); close(idle) }()
+	select {
+	case <-idle:
+		return true
+	case <-done:
+		return false
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/busline/bus/internal/lifecycle"
 	"github.com/busline/bus/internal/opener"
 	"github.com/busline/bus/internal/pipeline"
+	"github.com/busline/bus/internal/subrun"
 	"github.com/busline/bus/internal/urlparam"
 )
 
@@ -291,49 +292,48 @@ func (s *Subscriber) As(target any) bool { return bus.AsValue(s.cfg.Broker, targ
 // the group's queue is created on first use and keeps collecting messages
 // while no member runs, for as long as the process lives.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler, opts ...bus.SubscribeOption) error {
-	cfg, err := bus.NewSubscribeConfig(topic, h, append([]bus.SubscribeOption{bus.WithLogger(s.cfg.Logger)}, opts...)...)
+	sub, err := subrun.Begin(ctx, subrun.Params{Pkg: "mem", Life: s.life, Logger: s.cfg.Logger, DeadLetter: s.deadLetter},
+		topic, h, opts)
 	if err != nil {
-		return fmt.Errorf("mem: subscribe: %w", err)
+		return err
 	}
-	leave, err := s.life.Enter()
-	if err != nil {
-		return fmt.Errorf("mem: subscribe: %w", err)
-	}
-	defer leave()
-	if err := ctx.Err(); err != nil {
-		return nil
-	}
+	cfg := sub.Config
 	q := s.cfg.Broker.attach(topic, cfg.Group)
 	defer s.cfg.Broker.detach(topic, cfg.Group, q)
-
-	wctx, cancel := s.life.WorkContext(ctx)
-	defer cancel()
-	stopWake := context.AfterFunc(wctx, q.wake)
+	stopWake := context.AfterFunc(sub.Work, q.wake)
 	defer stopWake()
 
-	r := &pipeline.Runner{
-		Topic: topic, Config: cfg, Handler: h, Stop: wctx.Done(),
-		DeadLetter: s.deadLetter,
-	}
-	if cfg.Ready != nil {
-		cfg.Ready()
-	}
-	var wg sync.WaitGroup
+	sub.Ready()
+	// The queue keeps keys in order and holds the messages waiting behind
+	// a busy key, so the workers just take what is ready.
 	for range cfg.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		sub.Submit("", func() {
 			for {
-				m := q.pop(wctx)
+				m := q.pop(sub.Work)
 				if m == nil {
 					return
 				}
-				q.settle(m, r.Handle(s.life.HandlerContext(), m) == pipeline.Abandon)
+				// When the handlers' context ends, the message goes back
+				// to the queue at once, whether or not its handler returns.
+				// The handler may still hold m: requeue a copy of it.
+				var once sync.Once
+				d := m.Delivery
+				stop := context.AfterFunc(sub.Handlers, func() { once.Do(func() { q.settle(detached(m, d), true) }) })
+				abandon := sub.Runner.Handle(sub.Handlers, m) == pipeline.Abandon
+				stop()
+				once.Do(func() { q.settle(m, abandon) })
 			}
-		}()
+		})
 	}
-	wg.Wait()
-	return nil
+	return sub.End(nil)
+}
+
+// detached returns a new message with m's envelope and the delivery d,
+// without touching m's Delivery, which its handler's pipeline may still be
+// writing.
+func detached(m *bus.Message, d bus.Delivery) *bus.Message {
+	return &bus.Message{ID: m.ID, Type: m.Type, Source: m.Source, Subject: m.Subject, Time: m.Time,
+		ContentType: m.ContentType, Key: m.Key, Metadata: m.Metadata, Body: m.Body, Delivery: d}
 }
 
 func (s *Subscriber) deadLetter(ctx context.Context, topic string, m *bus.Message) error {

@@ -16,9 +16,9 @@ import (
 
 	"github.com/busline/bus"
 	"github.com/busline/bus/internal/ce"
-	"github.com/busline/bus/internal/dispatch"
 	"github.com/busline/bus/internal/lifecycle"
 	"github.com/busline/bus/internal/pipeline"
+	"github.com/busline/bus/internal/subrun"
 )
 
 // Subscriber receives messages with SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE.
@@ -116,15 +116,27 @@ func IsPattern(topic string) bool { return strings.ContainsAny(topic, "*?[") }
 // Delivery is at most once; see the package doc for the buffer, reconnect
 // and dead letter rules.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler, opts ...bus.SubscribeOption) error {
-	leave, err := s.life.Enter()
-	if err != nil {
-		return fmt.Errorf("redispubsub: subscribe: %w", err)
+	counted := func(ctx context.Context, m *bus.Message) error {
+		err := h(ctx, m)
+		if err == nil {
+			s.stats.handled.Add(1)
+		}
+		return err
 	}
-	defer leave()
-	sc, err := bus.NewSubscribeConfig(topic, h, append([]bus.SubscribeOption{bus.WithLogger(s.cfg.Logger)}, opts...)...)
-	if err != nil {
-		return fmt.Errorf("redispubsub: subscribe to %q: %w", topic, err)
+	if h == nil {
+		counted = nil
 	}
+	sub, err := subrun.Begin(ctx, subrun.Params{Pkg: "redispubsub", Life: s.life, Logger: s.cfg.Logger, DeadLetter: s.deadLetter},
+		topic, counted, opts)
+	if err != nil {
+		return err
+	}
+	return sub.End(s.run(sub))
+}
+
+// run is Subscribe once its arguments are checked.
+func (s *Subscriber) run(sub *subrun.Sub) error {
+	topic, sc := sub.Topic, sub.Config
 	if sc.Group != "" {
 		return fmt.Errorf("redispubsub: subscribe to %q with group %q: %w: Redis pub/sub has no consumer groups, "+
 			"every subscriber gets every message; for competing consumers use the amqp or kafka adapter (or Redis Streams)",
@@ -135,55 +147,32 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 		return fmt.Errorf("redispubsub: subscribe to %q: %w: sharded pub/sub has no patterns; "+
 			"use sharded=false (PUBLISH/PSUBSCRIBE) for pattern subscriptions", topic, bus.ErrUnsupported)
 	}
-	if sc.Logger == bus.DiscardLogger {
-		sc.Logger = s.cfg.Logger
-	}
-	wctx, cancel := s.life.WorkContext(ctx)
-	defer cancel()
-
-	sub := &subscription{s: s, topic: topic, pattern: pattern, log: sc.Logger,
+	wctx := sub.Work
+	rs := &subscription{s: s, topic: topic, pattern: pattern, log: sc.Logger,
 		buf: make(chan *goredis.Message, s.cfg.BufferSize), stop: wctx.Done()}
-	stopWatch := context.AfterFunc(wctx, sub.closeConn)
+	stopWatch := context.AfterFunc(wctx, rs.closeConn)
 	defer stopWatch()
 
-	ps, err := sub.open()
+	ps, err := rs.open()
 	if err != nil {
-		if wctx.Err() != nil {
-			return nil
-		}
 		return err
 	}
-	if sc.Ready != nil {
-		sc.Ready()
-	}
+	sub.Ready()
 
 	readerDone := make(chan struct{})
-	go func() { defer close(readerDone); sub.read(ps) }()
+	go func() { defer close(readerDone); rs.read(ps) }()
 
-	counted := func(ctx context.Context, m *bus.Message) error {
-		err := h(ctx, m)
-		if err == nil {
-			s.stats.handled.Add(1)
-		}
-		return err
-	}
-	runner := &pipeline.Runner{Topic: topic, Config: sc, Handler: counted, DeadLetter: s.deadLetter,
-		Stop: wctx.Done()}
-	var pool *dispatch.Pool
-	if sc.Concurrency > 1 {
-		pool = dispatch.New(sc.Concurrency)
-	}
 	// What was received is handled even after the subscription stops:
-	// Redis will not deliver it again. Only a Shutdown deadline cuts this
+	// Redis will not deliver it again. Only the end of the handlers'
+	// context (a Shutdown deadline, the grace after ctx ends) cuts this
 	// short.
-	hard := s.life.HandlerContext()
 	discarded := 0
 	handle := func(rm *goredis.Message) {
-		if hard.Err() != nil {
+		if sub.Handlers.Err() != nil {
 			discarded++
 			return
 		}
-		s.dispatch(pool, runner, rm)
+		s.dispatch(sub, rm)
 	}
 loop:
 	for {
@@ -192,31 +181,29 @@ loop:
 			break loop
 		case <-readerDone:
 			break loop
-		case rm := <-sub.buf:
+		case rm := <-rs.buf:
 			handle(rm)
 		}
 	}
-	sub.closeConn()
+	rs.closeConn()
 	<-readerDone
-	for len(sub.buf) > 0 {
-		handle(<-sub.buf)
+	for len(rs.buf) > 0 {
+		handle(<-rs.buf)
 	}
 	if discarded > 0 {
 		s.stats.discarded.Add(uint64(discarded))
 		sc.Logger.Warn("redispubsub: shutdown deadline passed; buffered messages discarded", "topic", topic, "count", discarded)
 	}
-	if pool != nil {
-		pool.Close()
-	}
-	if err := sub.fatal; err != nil && wctx.Err() == nil {
+	if err := rs.fatal; err != nil && wctx.Err() == nil {
 		return err
 	}
 	return nil
 }
 
-// dispatch decodes one received message and hands it to the pool, or runs
-// it at once when the pool is nil (Concurrency 1).
-func (s *Subscriber) dispatch(pool *dispatch.Pool, r *pipeline.Runner, rm *goredis.Message) {
+// dispatch decodes one received message and hands it to the pool. Once the
+// subscription has stopped taking messages, it waits for room in the pool
+// only as long as the handlers' context lasts.
+func (s *Subscriber) dispatch(sub *subrun.Sub, rm *goredis.Message) {
 	raw := []byte(rm.Payload)
 	m := &bus.Message{}
 	var bad error
@@ -228,7 +215,7 @@ func (s *Subscriber) dispatch(pool *dispatch.Pool, r *pipeline.Runner, rm *gored
 		m = &bus.Message{ID: uuid.NewString(), Body: raw}
 	}
 	m.Delivery = bus.Delivery{Topic: rm.Channel, Native: rm}
-	hctx := s.life.HandlerContext()
+	r, hctx := sub.Runner, sub.Handlers
 	job := func() {
 		var out pipeline.Outcome
 		if bad != nil {
@@ -241,11 +228,10 @@ func (s *Subscriber) dispatch(pool *dispatch.Pool, r *pipeline.Runner, rm *gored
 			r.Config.Logger.Warn("redispubsub: message abandoned and lost (at-most-once)", "topic", r.Topic, "id", m.ID)
 		}
 	}
-	if pool == nil { // one at a time: run here, saving a goroutine hop
-		job()
-		return
+	if !sub.Pool.Submit(hctx.Done(), m.Key, job) {
+		s.stats.discarded.Add(1)
+		r.Config.Logger.Warn("redispubsub: shutdown deadline passed; message discarded", "topic", r.Topic, "id", m.ID)
 	}
-	pool.Submit(m.Key, job)
 }
 
 // deadLetter pushes a dead-lettered message onto the Redis list named
