@@ -52,6 +52,11 @@ type Runner struct {
 // be settled in time (a shutdown deadline, a revoked partition, a lost
 // channel); the message is then abandoned, never dead-lettered.
 func (r *Runner) Handle(ctx context.Context, m *bus.Message) Outcome {
+	if ctx.Err() != nil {
+		// Queued behind others until its context ended: its delivery is
+		// already given up, so the handler does not see it.
+		return Abandon
+	}
 	for attempt := 1; ; attempt++ {
 		m.Delivery.Attempt = attempt
 		err := r.call(ctx, m)

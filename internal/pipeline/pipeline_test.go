@@ -111,6 +111,17 @@ func TestShutdownDeadlineAbandonsLastAttempt(t *testing.T) {
 	}
 }
 
+// A message whose handler context ended while it waited for a worker is
+// abandoned without calling the handler.
+func TestEndedContextSkipsHandler(t *testing.T) {
+	r := runner(t, func(context.Context, *bus.Message) error { t.Fatal("handler called"); return nil }, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if out := r.Handle(ctx, &bus.Message{}); out != Abandon {
+		t.Fatalf("outcome %v, want Abandon", out)
+	}
+}
+
 func closedChan() chan struct{} {
 	c := make(chan struct{})
 	close(c)
