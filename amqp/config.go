@@ -28,8 +28,8 @@ const (
 // Topology values for Config.Topology.
 const (
 	// TopologyExchange gives every topic a durable fanout exchange, every
-	// group a durable queue bound to it and every broadcast subscription a
-	// transient queue of its own. It supports groups and broadcast.
+	// group a durable queue bound to it and every broadcast subscription an
+	// expiring queue of its own. It supports groups and broadcast.
 	TopologyExchange = "exchange"
 	// TopologyWorkQueue is the classic work queue: a durable queue named
 	// after the topic on the default exchange. The queue is the topic's
@@ -65,8 +65,8 @@ type Config struct {
 	Topology string
 	// QueueType is the type of the durable queues declared for groups and
 	// dead letters, QueueClassic or QueueQuorum (queue_type=). Broadcast
-	// queues are always classic and transient: they hold only what one
-	// subscriber has not read yet.
+	// queues are always classic, durable and expiring (BroadcastExpires):
+	// they hold only what one subscriber has not read yet.
 	// Default: classic.
 	QueueType string
 

@@ -52,10 +52,13 @@
 //
 // queue_type=quorum declares group, work and dead letter queues as quorum
 // queues (replicated; they count deliveries). Broadcast queues stay
-// classic and transient: they hold only what one subscriber has not read
-// yet. A queue keeps the type
-// it was first declared with: declaring it again with another type fails
-// with an error wrapping bus.ErrInvalid.
+// classic: they hold only what one subscriber has not read yet. They are
+// durable with a queue TTL (x-expires = broadcast_expires), neither
+// transient nor exclusive: RabbitMQ 4.3 refuses transient non-exclusive
+// queues by default, and an exclusive queue would be deleted with its
+// connection, losing what is published while its subscriber reconnects.
+// A queue keeps the type it was first declared with: declaring it again
+// with another type fails with an error wrapping bus.ErrInvalid.
 //
 // Every Subscribe also declares its dead letter topic (default
 // "<topic>.dlq") as a durable destination: in exchange mode an exchange
@@ -110,8 +113,8 @@
 // queues also count them in Delivery.DeliveryCount). Messages with one Key
 // are handled in order by a subscription, except after such a
 // redelivery. A broadcast subscriber gets what was published while it
-// reconnected, if it is back within broadcast_expires; its queue is not
-// durable, so a broker restart loses what it held. Group and work queues
+// reconnected, if it is back within broadcast_expires; its queue is
+// durable, so that holds across a broker restart too. Group and work queues
 // are durable and their messages persistent, so they survive a broker
 // restart.
 //

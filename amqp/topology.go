@@ -84,6 +84,14 @@ func (t topology) declareDurable(ch *amqp091.Channel, topic, group string) (stri
 // subscriber reconnects waits for it; Subscribe deletes it when it ends,
 // and the broker does once it has had no consumer for expires (a process
 // that died).
+//
+// The broadcast queue is durable and expiring rather than transient or
+// exclusive: RabbitMQ 4.3 refuses transient non-exclusive queues by
+// default (the deprecated feature transient_nonexcl_queues), and an
+// exclusive queue is deleted with its connection, which would lose what
+// is published while the subscriber reconnects. It is a classic queue
+// whatever the vhost's default queue type: it has one consumer and lives
+// only as long as its subscription.
 func (t topology) declareSubscription(ch *amqp091.Channel, topic string, sc bus.SubscribeConfig, broadcast string, expires time.Duration) (string, error) {
 	if sc.Group != "" {
 		return t.declareDurable(ch, topic, sc.Group)
@@ -91,8 +99,8 @@ func (t topology) declareSubscription(ch *amqp091.Channel, topic string, sc bus.
 	if err := t.declareTopic(ch, topic); err != nil {
 		return "", err
 	}
-	args := amqp091.Table{"x-expires": int32(expires.Milliseconds())}
-	if _, err := ch.QueueDeclare(broadcast, false, false, false, false, args); err != nil {
+	args := amqp091.Table{"x-expires": int32(expires.Milliseconds()), "x-queue-type": QueueClassic}
+	if _, err := ch.QueueDeclare(broadcast, true, false, false, false, args); err != nil {
 		return "", brokerError(fmt.Sprintf("declare broadcast queue %q", broadcast), err)
 	}
 	if err := ch.QueueBind(broadcast, "", topic, false, nil); err != nil {
