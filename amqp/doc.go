@@ -41,6 +41,17 @@
 // subscription kinds, and because nothing piles up for nobody: a message
 // is stored only in the queues of groups and subscribers that exist.
 //
+// Queue names never collide: a subscription never reads another one's
+// queue. In exchange mode Subscribe refuses, with an error wrapping
+// bus.ErrInvalid and before declaring anything, a group name containing
+// '.' (the group "b.c" of topic "a" and the group "c" of topic "a.b"
+// would share "a.b.c"), the group "dlq" ("<topic>.dlq" is the topic's dead
+// letter queue), bus.Group(topic) or a dead letter topic whose name has a
+// '.' and does not end in ".dlq" (its queue could be a group's queue), and
+// on a topic ending in ".broadcast" a group named like a broadcast id.
+// Plain names keep their queues: "orders.billing" for the group "billing",
+// "orders" for bus.Group("orders"), "orders.dlq" for the dead letters.
+//
 // topology=workqueue is the classic work queue: a durable queue named
 // after the topic on the default exchange, fed with persistent messages,
 // read with manual acks and a prefetch for fair dispatch. The queue is the

@@ -67,7 +67,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 	if err != nil {
 		return fmt.Errorf("amqp: subscribe to %q: %w", topic, err)
 	}
-	if err := s.topo.checkGroup(topic, sc.Group); err != nil {
+	if err := s.topo.checkGroup(topic, sc); err != nil {
 		return err
 	}
 	leave, err := s.life.Enter()
