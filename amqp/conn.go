@@ -334,6 +334,47 @@ func brokerError(op string, err error) error {
 	return fmt.Errorf("amqp: %s: %w", op, err)
 }
 
+// refusal reports whether the broker closed a channel or connection
+// because of something the client sent on it (a message it refuses),
+// rather than because it is going away or the network failed.
+func refusal(e *amqp091.Error) bool {
+	if e == nil || !e.Server {
+		return false
+	}
+	switch e.Code {
+	case amqp091.ContentTooLarge, amqp091.AccessRefused, amqp091.NotFound, amqp091.ResourceLocked,
+		amqp091.PreconditionFailed, amqp091.FrameError, amqp091.SyntaxError, amqp091.CommandInvalid,
+		amqp091.ChannelError, amqp091.UnexpectedFrame, amqp091.NotAllowed, amqp091.NotImplemented:
+		return true
+	}
+	return false
+}
+
+// tooLarge reports whether a refusal is about a message's size: RabbitMQ
+// closes the channel with 406 PRECONDITION_FAILED "message size N is
+// larger than configured max size M".
+func tooLarge(e *amqp091.Error) bool {
+	return e != nil && (e.Code == amqp091.ContentTooLarge ||
+		e.Code == amqp091.PreconditionFailed && strings.Contains(e.Reason, "message size"))
+}
+
+// refusedError is the error of the message id to topic that the broker
+// refused by closing the channel with e, classified by reply code.
+func refusedError(topic, id string, e *amqp091.Error) error {
+	var sentinel error
+	switch {
+	case tooLarge(e):
+		sentinel = bus.ErrTooLarge
+	case e.Code == amqp091.AccessRefused:
+		sentinel = bus.ErrPermission
+	case e.Code == amqp091.NotFound:
+		sentinel = bus.ErrNotFound
+	default:
+		sentinel = bus.ErrInvalid
+	}
+	return fmt.Errorf("amqp: %w: broker refused message %q to topic %q and closed the channel: %w", sentinel, id, topic, e)
+}
+
 // permanent reports errors that no reconnect can fix: the caller's
 // settings or rights are wrong.
 func permanent(err error) bool {
