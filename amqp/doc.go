@@ -106,6 +106,33 @@
 // blocks publishers (a resource alarm) Publish waits, bounded by its
 // context.
 //
+// A message the broker refuses fails its own Publish, and nothing else.
+// RabbitMQ refuses a message by closing the channel: 406
+// PRECONDITION_FAILED for a body over its max_message_size (16 MiB by
+// default since RabbitMQ 4.0, 128 MiB before), 403 or 404 for rights and
+// destinations. The close does not say which message it was. When only
+// one message was unconfirmed, it is that one (the broker handles a
+// channel's messages in order and confirms none it refuses), and its
+// Publish fails at once. Otherwise the unconfirmed messages are published
+// again one at a time (the largest first after a size refusal) until one
+// closes the channel alone: that one fails, the others go back to
+// pipelined publishing, and one that was unconfirmed at two such closes is
+// then only published alone. A message is thus sent at most three times
+// because of refusals, and no caller waits for its context because of
+// another's message. The error wraps bus.ErrTooLarge (size),
+// bus.ErrPermission (403), bus.ErrNotFound (404) or bus.ErrInvalid and
+// carries the broker's reason. Bodies over max_body_bytes (default 16 MiB,
+// RabbitMQ 4's limit) fail with bus.ErrTooLarge before they are sent;
+// with RabbitMQ 3.x and larger bodies, raise it.
+//
+// # RabbitMQ Versions
+//
+// RabbitMQ 3.10 and later, 4.x included, are supported; the tests run on
+// 3.10. Nothing declared uses a feature RabbitMQ 4 deprecates: no
+// transient non-exclusive queue (refused by default since 4.3), no global
+// QoS (the prefetch is per consumer), no classic queue mirroring (use
+// queue_type=quorum).
+//
 // Subscriptions are at-least-once. The prefetch count is the
 // subscription's bus.Concurrency (default 1, fair dispatch). A message is
 // acked after its handler returns nil; a failing handler is retried in
