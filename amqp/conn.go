@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -356,6 +358,40 @@ func refusal(e *amqp091.Error) bool {
 func tooLarge(e *amqp091.Error) bool {
 	return e != nil && (e.Code == amqp091.ContentTooLarge ||
 		e.Code == amqp091.PreconditionFailed && strings.Contains(e.Reason, "message size"))
+}
+
+// sizeLimitText finds the limit in RabbitMQ's size refusal.
+var sizeLimitText = regexp.MustCompile(`max size (\d+)`)
+
+// sizeLimit returns the broker's max_message_size named by a size
+// refusal, when the reason names it.
+func sizeLimit(e *amqp091.Error) (int, bool) {
+	if !tooLarge(e) {
+		return 0, false
+	}
+	m := sizeLimitText.FindStringSubmatch(e.Reason)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(m[1])
+	return n, err == nil
+}
+
+// refusedExchangeText finds the exchange in RabbitMQ's refusals of a
+// publish: "access to exchange 'x' in vhost '/' refused for user 'u'",
+// "no exchange 'x' in vhost '/'".
+var refusedExchangeText = regexp.MustCompile(`exchange '([^']*)' in vhost`)
+
+// refusedExchange returns the exchange a 403 or 404 refusal names.
+func refusedExchange(e *amqp091.Error) (string, bool) {
+	if e == nil || e.Code != amqp091.AccessRefused && e.Code != amqp091.NotFound {
+		return "", false
+	}
+	m := refusedExchangeText.FindStringSubmatch(e.Reason)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
 }
 
 // refusedError is the error of the message id to topic that the broker

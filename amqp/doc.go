@@ -110,14 +110,15 @@
 // RabbitMQ refuses a message by closing the channel: 406
 // PRECONDITION_FAILED for a body over its max_message_size (16 MiB by
 // default since RabbitMQ 4.0, 128 MiB before), 403 or 404 for rights and
-// destinations. The close does not say which message it was. When only
-// one message was unconfirmed, it is that one (the broker handles a
-// channel's messages in order and confirms none it refuses), and its
-// Publish fails at once. Otherwise the unconfirmed messages are published
-// again one at a time (the largest first after a size refusal) until one
-// closes the channel alone: that one fails, the others go back to
-// pipelined publishing, and one that was unconfirmed at two such closes is
-// then only published alone. A message is thus sent at most three times
+// destinations. The close does not say which message it was, only why.
+// The refused message is one of those unconfirmed at the close (the broker
+// handles a channel's messages in order and confirms none it refuses)
+// that the reason can be about: a body over the limit it names, a message
+// to the exchange it names. When there is one such message, its Publish
+// fails at once. Otherwise these suspects are published again one at a
+// time until one closes the channel alone: that one fails, the others go
+// back to pipelined publishing, and one that was a suspect of two such
+// closes is then only published alone. A message is thus sent at most three times
 // because of refusals, and no caller waits for its context because of
 // another's message. The error wraps bus.ErrTooLarge (size),
 // bus.ErrPermission (403), bus.ErrNotFound (404) or bus.ErrInvalid and

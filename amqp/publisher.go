@@ -28,14 +28,15 @@ import (
 // When the broker closes the channel because it refuses a message (a
 // body over its max_message_size, a missing right), that message fails
 // its own Publish and the others are published again. The refused message
-// is one of those unconfirmed at the close; if it is the only one, it is
-// failed at once. Otherwise they become suspects, published again one at
-// a time (largest first when the broker named the size) until one closes
-// the channel alone: that one is failed, the rest were not the cause and
-// go back to pipelined publishing, except those that were suspects once
-// before, which keep being published alone until settled. So a message is
-// published at most three times because of refusals, and no caller waits
-// on another caller's message.
+// is one of those unconfirmed at the close that the broker's reason can be
+// about (a body over the size limit it names, a message to the exchange it
+// names); if there is only one such message, it is failed at once.
+// Otherwise those become suspects, published again one at a time until
+// one closes the channel alone: that one is failed, the rest were not the
+// cause and go back to pipelined publishing, except those that were
+// suspects once before, which keep being published alone until settled.
+// So a message is published at most three times because of refusals, and
+// no caller waits on another caller's message.
 type Publisher struct {
 	cfg  Config
 	topo topology
@@ -689,38 +690,56 @@ func (s *pubSession) lostBecause(queue []*batch, cause *amqp091.Error) []*batch 
 	}
 	if refusal(cause) && len(tags) > 0 {
 		s.refused = true
-		if len(tags) == 1 {
-			// Every other message on the channel was confirmed: this is the
-			// one the broker refused. The broker handles a channel's
-			// messages in order and confirms none it refuses.
-			f := s.inflight[tags[0]]
-			clear(s.inflight)
+		unconfirmed := make([]flight, len(tags))
+		for j, tag := range tags {
+			unconfirmed[j] = s.inflight[tag]
+		}
+		clear(s.inflight)
+		// The refused message is one of the unconfirmed, and one the
+		// broker's reason can be about.
+		cands, innocent := unconfirmed, []flight(nil)
+		limit, sized := sizeLimit(cause)
+		exchange, named := refusedExchange(cause)
+		if sized || named {
+			var could, not []flight
+			for _, f := range unconfirmed {
+				if sized && len(f.b.pubs[f.i].Body) > limit || !sized && f.b.exchange == exchange {
+					could = append(could, f)
+				} else {
+					not = append(not, f)
+				}
+			}
+			if len(could) > 0 {
+				cands, innocent = could, not
+			}
+		}
+		if len(cands) == 1 {
+			// The broker handles a channel's messages in order and confirms
+			// none it refuses: this one it refused.
+			f := cands[0]
 			f.b.resolve(refusedError(f.b.topic, f.b.pubs[f.i].MessageId, cause))
 			if s.probing {
-				return s.requeue(p.clearSuspects(), queue)
+				innocent = append(innocent, p.clearSuspects()...)
 			}
-			return queue
+			return s.requeue(innocent, queue)
 		}
-		sus := make([]flight, 0, len(tags))
-		for _, tag := range tags {
-			f := s.inflight[tag]
+		for _, f := range cands {
 			if f.b.strikes == nil {
 				f.b.strikes = make([]uint8, len(f.b.pubs))
 			}
 			f.b.strikes[f.i]++
-			sus = append(sus, f)
 		}
-		if tooLarge(cause) {
-			// Most likely the largest: publish it alone first.
-			slices.SortStableFunc(sus, func(a, b flight) int {
+		if tooLarge(cause) && !sized {
+			// Most likely the largest: publish it alone first. (With the
+			// limit known, the first over it in publish order is.)
+			slices.SortStableFunc(cands, func(a, b flight) int {
 				return len(b.b.pubs[b.i].Body) - len(a.b.pubs[a.i].Body)
 			})
 		}
-		p.cfg.Logger.Warn("amqp: broker refused one of the unconfirmed messages; publishing them one at a time",
-			"suspects", len(sus), "reason", cause)
-		clear(s.inflight)
-		p.suspects = append(sus, p.suspects...)
-		return queue
+		p.cfg.Logger.Warn("amqp: broker refused one of the unconfirmed messages; publishing the suspects one at a time",
+			"suspects", len(cands), "reason", cause)
+		p.suspects = append(cands, p.suspects...)
+		return s.requeue(innocent, queue)
 	}
 	if s.probing {
 		// Lost for another reason: the suspect stays first in line.
