@@ -126,14 +126,6 @@
 // RabbitMQ 4's limit) fail with bus.ErrTooLarge before they are sent;
 // with RabbitMQ 3.x and larger bodies, raise it.
 //
-// # RabbitMQ Versions
-//
-// RabbitMQ 3.10 and later, 4.x included, are supported; the tests run on
-// 3.10. Nothing declared uses a feature RabbitMQ 4 deprecates: no
-// transient non-exclusive queue (refused by default since 4.3), no global
-// QoS (the prefetch is per consumer), no classic queue mirroring (use
-// queue_type=quorum).
-//
 // Subscriptions are at-least-once. The prefetch count is the
 // subscription's bus.Concurrency (default 1, fair dispatch). A message is
 // acked after its handler returns nil; a failing handler is retried in
@@ -168,6 +160,14 @@
 // one plain header per Metadata entry. The body is untouched. A message
 // without our headers is delivered as it came, with a generated ID when it
 // has no message_id.
+//
+// # RabbitMQ Versions
+//
+// RabbitMQ 3.10 and later, 4.x included, are supported; the tests run on
+// 3.10. Nothing declared uses a feature RabbitMQ 4 deprecates: no
+// transient non-exclusive queue (refused by default since 4.3), no global
+// QoS (the prefetch is per consumer), no classic queue mirroring (use
+// queue_type=quorum).
 //
 // # As
 //
