@@ -89,3 +89,37 @@ func TestRefusedPublishFailsAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestPublishRedeclaresDeletedExchange: a topic's exchange deleted under a
+// publisher makes the broker close the channel (404 NOT_FOUND) at the next
+// message. That message is not failed for it: the next channel declares
+// the exchange again and publishes it alone, where it reaches the
+// exchange (unroutable now, as nothing is bound to the new exchange);
+// once a queue is bound again, publishing goes on.
+func TestPublishRedeclaresDeletedExchange(t *testing.T) {
+	t.Parallel()
+	cfg := mustConfig(t, "")
+	topic := uniqueTopic(t)
+	pub, sub := newPublisher(t, cfg), newSubscriber(t, cfg)
+	c := newCollector()
+	subscribe(t, sub, topic, c.handle, bus.Group("g"))
+	if err := pub.Publish(ctxT(t), topic, &bus.Message{ID: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	raw := rawChannel(t)
+	if err := raw.ExchangeDelete(topic, false, false); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := pub.Publish(ctx, topic, &bus.Message{ID: "after-delete"}); !errors.Is(err, bus.ErrUnroutable) {
+		t.Fatalf("publish after the exchange was deleted: %v; want bus.ErrUnroutable from the declared-again exchange", err)
+	}
+	if err := raw.QueueBind(topic+".g", "", topic, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(ctxT(t), topic, &bus.Message{ID: "rebound"}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(t, testTimeout, "the messages before and after", func() bool { return c.seen["before"] > 0 && c.seen["rebound"] > 0 })
+}

@@ -713,7 +713,9 @@ func (s *pubSession) lostBecause(queue []*batch, cause *amqp091.Error) []*batch 
 				cands, innocent = could, not
 			}
 		}
-		if len(cands) == 1 {
+		// A missing exchange is declared again on the next channel, so a
+		// message refused for it fails only if it is refused alone there.
+		if len(cands) == 1 && (s.probing || cause.Code != amqp091.NotFound) {
 			// The broker handles a channel's messages in order and confirms
 			// none it refuses: this one it refused.
 			f := cands[0]
