@@ -115,7 +115,8 @@
 // handles a channel's messages in order and confirms none it refuses)
 // that the reason can be about: a body over the limit it names, a message
 // to the exchange it names. When there is one such message, its Publish
-// fails at once. Otherwise these suspects are published again one at a
+// fails at once (for a missing exchange, once it is refused again alone on
+// a channel that declared the exchange again). Otherwise these suspects are published again one at a
 // time until one closes the channel alone: that one fails, the others go
 // back to pipelined publishing, and one that was a suspect of two such
 // closes is then only published alone. A message is thus sent at most three times
