@@ -79,8 +79,9 @@
 //     (DefaultCloseTimeout; the kafka adapter's handler_grace) to finish,
 //     then their contexts are cancelled and Subscribe returns, leaving
 //     what did not finish for redelivery.
-//   - Subscribe checks its arguments first (ErrInvalid), then the
-//     Subscriber (ErrClosed after Close). A subscription that ends before
+//   - Subscribe checks its arguments first (ErrInvalid, or
+//     ErrUnsupported for what the adapter cannot do, such as a group on
+//     Redis pub/sub), then the Subscriber (ErrClosed after Close). A subscription that ends before
 //     it is live returns an error: the reason it could not go live,
 //     ErrClosed when Close came first, or ctx.Err() when ctx ended first;
 //     OnReady is not called then. A live subscription returns nil when

@@ -28,8 +28,8 @@ const (
 // Topology values for Config.Topology.
 const (
 	// TopologyExchange gives every topic a durable fanout exchange, every
-	// group a durable queue bound to it and every broadcast subscription a
-	// transient queue of its own. It supports groups and broadcast.
+	// group a durable queue bound to it and every broadcast subscription an
+	// expiring queue of its own. It supports groups and broadcast.
 	TopologyExchange = "exchange"
 	// TopologyWorkQueue is the classic work queue: a durable queue named
 	// after the topic on the default exchange. The queue is the topic's
@@ -43,8 +43,9 @@ const (
 	QueueQuorum  = "quorum"
 )
 
-// DefaultMaxBodyBytes is RabbitMQ's default max_message_size (128 MiB).
-const DefaultMaxBodyBytes = 128 << 20
+// DefaultMaxBodyBytes is RabbitMQ 4's default max_message_size (16 MiB).
+// RabbitMQ 3.x allowed 128 MiB by default.
+const DefaultMaxBodyBytes = 16 << 20
 
 // Config configures a Publisher or Subscriber. Every field but Logger maps
 // to the URL query parameter named in its doc; ParseURL fills it from a
@@ -65,8 +66,8 @@ type Config struct {
 	Topology string
 	// QueueType is the type of the durable queues declared for groups and
 	// dead letters, QueueClassic or QueueQuorum (queue_type=). Broadcast
-	// queues are always classic and transient: they hold only what one
-	// subscriber has not read yet.
+	// queues are always classic, durable and expiring (BroadcastExpires):
+	// they hold only what one subscriber has not read yet.
 	// Default: classic.
 	QueueType string
 
@@ -95,8 +96,12 @@ type Config struct {
 	// Default: 10000.
 	MaxInFlight int
 	// MaxBodyBytes is the largest body Publish accepts; larger ones fail
-	// with bus.ErrTooLarge (max_body_bytes=). Match the broker's
-	// max_message_size. Default: 134217728 (128 MiB).
+	// with bus.ErrTooLarge before they are sent (max_body_bytes=). Match
+	// the broker's max_message_size: the default is RabbitMQ 4's; on
+	// RabbitMQ 3.x (128 MiB by default) set it to publish larger bodies. A
+	// body under this limit that the broker still refuses fails its own
+	// Publish with bus.ErrTooLarge and the broker's reason.
+	// Default: 16777216 (16 MiB).
 	MaxBodyBytes int
 	// ConnectionName is shown in the management UI (connection_name=).
 	// Default: busline.

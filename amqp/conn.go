@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -332,6 +334,81 @@ func brokerError(op string, err error) error {
 		return fmt.Errorf("amqp: %s: %w: %w", op, bus.ErrTooLarge, err)
 	}
 	return fmt.Errorf("amqp: %s: %w", op, err)
+}
+
+// refusal reports whether the broker closed a channel or connection
+// because of something the client sent on it (a message it refuses),
+// rather than because it is going away or the network failed.
+func refusal(e *amqp091.Error) bool {
+	if e == nil || !e.Server {
+		return false
+	}
+	switch e.Code {
+	case amqp091.ContentTooLarge, amqp091.AccessRefused, amqp091.NotFound, amqp091.ResourceLocked,
+		amqp091.PreconditionFailed, amqp091.FrameError, amqp091.SyntaxError, amqp091.CommandInvalid,
+		amqp091.ChannelError, amqp091.UnexpectedFrame, amqp091.NotAllowed, amqp091.NotImplemented:
+		return true
+	}
+	return false
+}
+
+// tooLarge reports whether a refusal is about a message's size: RabbitMQ
+// closes the channel with 406 PRECONDITION_FAILED "message size N is
+// larger than configured max size M".
+func tooLarge(e *amqp091.Error) bool {
+	return e != nil && (e.Code == amqp091.ContentTooLarge ||
+		e.Code == amqp091.PreconditionFailed && strings.Contains(e.Reason, "message size"))
+}
+
+// sizeLimitText finds the limit in RabbitMQ's size refusal.
+var sizeLimitText = regexp.MustCompile(`max size (\d+)`)
+
+// sizeLimit returns the broker's max_message_size named by a size
+// refusal, when the reason names it.
+func sizeLimit(e *amqp091.Error) (int, bool) {
+	if !tooLarge(e) {
+		return 0, false
+	}
+	m := sizeLimitText.FindStringSubmatch(e.Reason)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(m[1])
+	return n, err == nil
+}
+
+// refusedExchangeText finds the exchange in RabbitMQ's refusals of a
+// publish: "access to exchange 'x' in vhost '/' refused for user 'u'",
+// "no exchange 'x' in vhost '/'".
+var refusedExchangeText = regexp.MustCompile(`exchange '([^']*)' in vhost`)
+
+// refusedExchange returns the exchange a 403 or 404 refusal names.
+func refusedExchange(e *amqp091.Error) (string, bool) {
+	if e == nil || e.Code != amqp091.AccessRefused && e.Code != amqp091.NotFound {
+		return "", false
+	}
+	m := refusedExchangeText.FindStringSubmatch(e.Reason)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+// refusedError is the error of the message id to topic that the broker
+// refused by closing the channel with e, classified by reply code.
+func refusedError(topic, id string, e *amqp091.Error) error {
+	var sentinel error
+	switch {
+	case tooLarge(e):
+		sentinel = bus.ErrTooLarge
+	case e.Code == amqp091.AccessRefused:
+		sentinel = bus.ErrPermission
+	case e.Code == amqp091.NotFound:
+		sentinel = bus.ErrNotFound
+	default:
+		sentinel = bus.ErrInvalid
+	}
+	return fmt.Errorf("amqp: %w: broker refused message %q to topic %q and closed the channel: %w", sentinel, id, topic, e)
 }
 
 // permanent reports errors that no reconnect can fix: the caller's

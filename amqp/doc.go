@@ -41,6 +41,17 @@
 // subscription kinds, and because nothing piles up for nobody: a message
 // is stored only in the queues of groups and subscribers that exist.
 //
+// Queue names never collide: a subscription never reads another one's
+// queue. In exchange mode Subscribe refuses, with an error wrapping
+// bus.ErrInvalid and before declaring anything, a group name containing
+// '.' (the group "b.c" of topic "a" and the group "c" of topic "a.b"
+// would share "a.b.c"), the group "dlq" ("<topic>.dlq" is the topic's dead
+// letter queue), bus.Group(topic) or a dead letter topic whose name has a
+// '.' and does not end in ".dlq" (its queue could be a group's queue), and
+// on a topic ending in ".broadcast" a group named like a broadcast id.
+// Plain names keep their queues: "orders.billing" for the group "billing",
+// "orders" for bus.Group("orders"), "orders.dlq" for the dead letters.
+//
 // topology=workqueue is the classic work queue: a durable queue named
 // after the topic on the default exchange, fed with persistent messages,
 // read with manual acks and a prefetch for fair dispatch. The queue is the
@@ -52,10 +63,13 @@
 //
 // queue_type=quorum declares group, work and dead letter queues as quorum
 // queues (replicated; they count deliveries). Broadcast queues stay
-// classic and transient: they hold only what one subscriber has not read
-// yet. A queue keeps the type
-// it was first declared with: declaring it again with another type fails
-// with an error wrapping bus.ErrInvalid.
+// classic: they hold only what one subscriber has not read yet. They are
+// durable with a queue TTL (x-expires = broadcast_expires), neither
+// transient nor exclusive: RabbitMQ 4.3 refuses transient non-exclusive
+// queues by default, and an exclusive queue would be deleted with its
+// connection, losing what is published while its subscriber reconnects.
+// A queue keeps the type it was first declared with: declaring it again
+// with another type fails with an error wrapping bus.ErrInvalid.
 //
 // Every Subscribe also declares its dead letter topic (default
 // "<topic>.dlq") as a durable destination: in exchange mode an exchange
@@ -92,6 +106,27 @@
 // blocks publishers (a resource alarm) Publish waits, bounded by its
 // context.
 //
+// A message the broker refuses fails its own Publish, and nothing else.
+// RabbitMQ refuses a message by closing the channel: 406
+// PRECONDITION_FAILED for a body over its max_message_size (16 MiB by
+// default since RabbitMQ 4.0, 128 MiB before), 403 or 404 for rights and
+// destinations. The close does not say which message it was, only why.
+// The refused message is one of those unconfirmed at the close (the broker
+// handles a channel's messages in order and confirms none it refuses)
+// that the reason can be about: a body over the limit it names, a message
+// to the exchange it names. When there is one such message, its Publish
+// fails at once (for a missing exchange, once it is refused again alone on
+// a channel that declared the exchange again). Otherwise these suspects are published again one at a
+// time until one closes the channel alone: that one fails, the others go
+// back to pipelined publishing, and one that was a suspect of two such
+// closes is then only published alone. A message is thus sent at most three times
+// because of refusals, and no caller waits for its context because of
+// another's message. The error wraps bus.ErrTooLarge (size),
+// bus.ErrPermission (403), bus.ErrNotFound (404) or bus.ErrInvalid and
+// carries the broker's reason. Bodies over max_body_bytes (default 16 MiB,
+// RabbitMQ 4's limit) fail with bus.ErrTooLarge before they are sent;
+// with RabbitMQ 3.x and larger bodies, raise it.
+//
 // Subscriptions are at-least-once. The prefetch count is 1 for the default
 // bus.Concurrency of 1 (fair dispatch), else 4 × Concurrency: the handlers'
 // messages plus those waiting behind a busy key, so that one hot key never
@@ -112,8 +147,8 @@
 // queues also count them in Delivery.DeliveryCount). Messages with one Key
 // are handled in order by a subscription, except after such a
 // redelivery. A broadcast subscriber gets what was published while it
-// reconnected, if it is back within broadcast_expires; its queue is not
-// durable, so a broker restart loses what it held. Group and work queues
+// reconnected, if it is back within broadcast_expires; its queue is
+// durable, so that holds across a broker restart too. Group and work queues
 // are durable and their messages persistent, so they survive a broker
 // restart.
 //
@@ -128,6 +163,14 @@
 // one plain header per Metadata entry. The body is untouched. A message
 // without our headers is delivered as it came, with a generated ID when it
 // has no message_id.
+//
+// # RabbitMQ Versions
+//
+// RabbitMQ 3.10 and later, 4.x included, are supported; the tests run on
+// 3.10. Nothing declared uses a feature RabbitMQ 4 deprecates: no
+// transient non-exclusive queue (refused by default since 4.3), no global
+// QoS (the prefetch is per consumer), no classic queue mirroring (use
+// queue_type=quorum).
 //
 // # As
 //

@@ -24,6 +24,19 @@ import (
 // messages whose confirm did not arrive are published again on the next
 // channel (so a message may be stored twice, never reported as published
 // without a confirm); the caller's context bounds the wait.
+//
+// When the broker closes the channel because it refuses a message (a
+// body over its max_message_size, a missing right), that message fails
+// its own Publish and the others are published again. The refused message
+// is one of those unconfirmed at the close that the broker's reason can be
+// about (a body over the size limit it names, a message to the exchange it
+// names); if there is only one such message, it is failed at once.
+// Otherwise those become suspects, published again one at a time until
+// one closes the channel alone: that one is failed, the rest were not the
+// cause and go back to pipelined publishing, except those that were
+// suspects once before, which keep being published alone until settled.
+// So a message is published at most three times because of refusals, and
+// no caller waits on another caller's message.
 type Publisher struct {
 	cfg  Config
 	topo topology
@@ -37,6 +50,11 @@ type Publisher struct {
 	stopped chan struct{}
 	lastErr atomic.Pointer[error] // last connection error, for ctx errors
 	current atomic.Pointer[amqp091.Channel]
+
+	// suspects are messages that were unconfirmed when the broker closed
+	// a channel refusing one of them, in the order to publish them alone.
+	// Owned by the channel goroutine.
+	suspects []flight
 
 	// The connection's blocked state, owned by the channel goroutine. The
 	// listener is registered once per connection, not per channel: the
@@ -96,8 +114,9 @@ type batch struct {
 	exchange string
 	key      string
 	pubs     []amqp091.Publishing
-	todo     []int // indexes of pubs still to publish, in order
-	left     int   // pubs neither confirmed nor failed
+	todo     []int   // indexes of pubs still to publish, in order
+	left     int     // pubs neither confirmed nor failed
+	strikes  []uint8 // per pub, made on its first refused close: how many it was a suspect of
 	err      error
 	queued   bool
 	done     chan error // receives err once left reaches 0
@@ -118,7 +137,11 @@ func (b *batch) resolve(err error) {
 // to gets an error wrapping bus.ErrUnroutable; in work-queue mode the
 // topic's durable queue is declared first, as the classic work-queue
 // producer does. It is safe for concurrent use; concurrent calls are
-// pipelined on one channel and confirmed together. After Close it returns
+// pipelined on one channel and confirmed together. A message the broker
+// refuses by closing the channel (larger than its max_message_size, a
+// missing right) fails this call with an error wrapping bus.ErrTooLarge,
+// bus.ErrPermission, bus.ErrNotFound or bus.ErrInvalid and the broker's
+// reason; the other messages are published again. After Close it returns
 // bus.ErrClosed.
 func (p *Publisher) Publish(ctx context.Context, topic string, msgs ...*bus.Message) error {
 	leave, err := p.life.Enter()
@@ -254,6 +277,7 @@ func (p *Publisher) run() {
 					b.queued = false
 				}
 				queue = nil
+				p.failSuspects(err)
 			}
 			queue = p.waitOut(queue, bo.next())
 			if queue == nil && p.isStopped() {
@@ -270,13 +294,16 @@ func (p *Publisher) run() {
 					b.resolve(bus.ErrClosed)
 				}
 			}
+			p.failSuspects(bus.ErrClosed)
 			return
 		}
 		// A channel that confirmed something, or had nothing to confirm, is
-		// reopened at once. One that died with messages out and no confirm
-		// (a message the broker refuses kills it each time) waits, so that
-		// republishing is no hot loop.
-		if s.confirmed || !s.published {
+		// reopened at once, and so is one the broker closed refusing a
+		// message (each such close fails a message or makes suspects of
+		// the unconfirmed ones, so it is no endless loop). One that died
+		// with messages out and no confirm waits, so that republishing is
+		// no hot loop.
+		if s.confirmed || !s.published || s.refused {
 			bo.reset()
 			continue
 		}
@@ -299,16 +326,39 @@ func (p *Publisher) waitOut(queue []*batch, d time.Duration) []*batch {
 			b.queued = true
 			queue = append(queue, b)
 		case <-t.C:
-			return dropCancelled(queue)
+			return p.dropCancelled(queue)
 		case <-p.ctx.Done():
 			for _, b := range queue {
 				for range b.todo {
 					b.resolve(bus.ErrClosed)
 				}
 			}
+			p.failSuspects(bus.ErrClosed)
 			return nil
 		}
 	}
+}
+
+// failSuspects resolves every suspect with err.
+func (p *Publisher) failSuspects(err error) {
+	for _, f := range p.suspects {
+		f.b.resolve(err)
+	}
+	p.suspects = nil
+}
+
+// dropCancelled is the function dropCancelled for the suspects too.
+func (p *Publisher) dropCancelled(queue []*batch) []*batch {
+	sus := p.suspects[:0]
+	for _, f := range p.suspects {
+		if err := f.b.ctx.Err(); err != nil {
+			f.b.resolve(err)
+			continue
+		}
+		sus = append(sus, f)
+	}
+	p.suspects = sus
+	return dropCancelled(queue)
 }
 
 // dropCancelled resolves the unpublished messages of batches whose caller
@@ -341,6 +391,8 @@ type pubSession struct {
 	inflight  map[uint64]flight
 	published bool // a message was published on this channel
 	confirmed bool // a confirm arrived on this channel
+	refused   bool // the broker closed the channel refusing a message
+	probing   bool // the one message in flight is a suspect published alone
 	returned  []amqp091.Return
 	declared  map[string]error
 }
@@ -419,8 +471,8 @@ func (s *pubSession) loop(queue []*batch) []*batch {
 			if bl.Active {
 				p.cfg.Logger.Warn("amqp: broker blocked publishing", "reason", bl.Reason)
 			}
-		case <-s.closes:
-			return s.lost(queue)
+		case e := <-s.closes:
+			return s.lostBecause(queue, e)
 		case <-p.ctx.Done():
 			// Every Publish call has returned by now (or the close
 			// deadline ran out): whatever is left has no caller.
@@ -434,14 +486,22 @@ func (s *pubSession) loop(queue []*batch) []*batch {
 				delete(s.inflight, tag)
 				f.b.resolve(bus.ErrClosed)
 			}
+			p.failSuspects(bus.ErrClosed)
 			return nil
 		}
 	}
 }
 
 // publish writes queued messages while the in-flight window has room. It
-// returns false when the channel failed.
+// returns false when the channel failed. While there are suspects, it
+// publishes them one at a time instead, and the queue waits.
 func (s *pubSession) publish(queue []*batch) ([]*batch, bool) {
+	if !s.probe() {
+		return queue, false
+	}
+	if len(s.p.suspects) > 0 {
+		return queue, true
+	}
 	max := s.p.cfg.MaxInFlight
 	for len(queue) > 0 && len(s.inflight) < max && !s.p.blocked {
 		b := queue[0]
@@ -481,6 +541,38 @@ func (s *pubSession) publish(queue []*batch) ([]*batch, bool) {
 		}
 	}
 	return queue, true
+}
+
+// probe publishes the next suspect when nothing is in flight. It returns
+// false when the channel failed.
+func (s *pubSession) probe() bool {
+	p := s.p
+	for len(p.suspects) > 0 && len(s.inflight) == 0 && !p.blocked {
+		f := p.suspects[0]
+		if err := f.b.ctx.Err(); err != nil {
+			p.suspects = p.suspects[1:]
+			f.b.resolve(err)
+			continue
+		}
+		if err := s.declare(f.b.topic); err != nil {
+			if permanent(err) {
+				p.suspects = p.suspects[1:]
+				f.b.resolve(err)
+				continue
+			}
+			return false
+		}
+		tag := s.ch.GetNextPublishSeqNo()
+		if err := s.ch.Publish(f.b.exchange, f.b.key, true, false, f.b.pubs[f.i]); err != nil {
+			p.cfg.Logger.Warn("amqp: publish failed; will retry on a new channel", "error", err)
+			return false
+		}
+		p.suspects = p.suspects[1:]
+		s.inflight[tag] = f
+		s.published = true
+		s.probing = true
+	}
+	return true
 }
 
 // declare makes sure topic's destination exists, once per session.
@@ -529,6 +621,7 @@ func (s *pubSession) settle(c amqp091.Confirmation) {
 		return
 	}
 	s.confirmed = true
+	s.probing = false
 	delete(s.inflight, c.DeliveryTag)
 	var err error
 	pub := &f.b.pubs[f.i]
@@ -546,11 +639,35 @@ func (s *pubSession) settle(c amqp091.Confirmation) {
 	f.b.resolve(err)
 }
 
-// lost puts the messages whose confirm never came back in front of the
-// queue, in their original order, for the next channel.
+// lost is lostBecause with the reason the channel gives, if any: it is
+// sent before the confirmation channel closes, and shortly after a
+// publish on the closed channel fails.
 func (s *pubSession) lost(queue []*batch) []*batch {
-	s.p.cfg.Logger.Warn("amqp: publishing channel lost", "unconfirmed", len(s.inflight))
-	// Settle what the broker confirmed before the channel went.
+	if !s.ch.IsClosed() {
+		return s.lostBecause(queue, nil) // no reason is coming
+	}
+	t := time.NewTimer(closeReasonWait)
+	defer t.Stop()
+	select {
+	case e := <-s.closes:
+		return s.lostBecause(queue, e)
+	case <-t.C:
+		return s.lostBecause(queue, nil)
+	}
+}
+
+// closeReasonWait bounds the wait for a lost channel's close reason.
+const closeReasonWait = time.Second
+
+// lostBecause settles what the broker confirmed before the channel went,
+// with cause the channel's close reason (nil when unknown). When the
+// broker closed it refusing a message, the refused one is failed if it is
+// certain which one it is, else the unconfirmed become suspects. The
+// other unconfirmed messages go in front of the queue, in their original
+// order, for the next channel.
+func (s *pubSession) lostBecause(queue []*batch, cause *amqp091.Error) []*batch {
+	p := s.p
+	p.cfg.Logger.Warn("amqp: publishing channel lost", "unconfirmed", len(s.inflight), "reason", cause)
 	for done := false; !done; {
 		select {
 		case c, ok := <-s.confirms:
@@ -565,24 +682,119 @@ func (s *pubSession) lost(queue []*batch) []*batch {
 		}
 	}
 	tags := slices.Sorted(maps.Keys(s.inflight))
-	var redo []*batch
-	for i := len(tags) - 1; i >= 0; i-- {
-		f := s.inflight[tags[i]]
-		// The broker may have stored it already: the copy is flagged so
-		// that subscribers see it as a possible redelivery.
+	for _, tag := range tags {
+		// The broker may have stored it already: a copy is flagged so that
+		// subscribers see it as a possible redelivery.
+		f := s.inflight[tag]
 		f.b.pubs[f.i].Headers[headerRepublished] = "true"
-		f.b.todo = append([]int{f.i}, f.b.todo...)
-		if !f.b.queued {
-			f.b.queued = true
-			redo = append(redo, f.b)
+	}
+	if refusal(cause) && len(tags) > 0 {
+		s.refused = true
+		unconfirmed := make([]flight, len(tags))
+		for j, tag := range tags {
+			unconfirmed[j] = s.inflight[tag]
+		}
+		clear(s.inflight)
+		// The refused message is one of the unconfirmed, and one the
+		// broker's reason can be about.
+		cands, innocent := unconfirmed, []flight(nil)
+		limit, sized := sizeLimit(cause)
+		exchange, named := refusedExchange(cause)
+		if sized || named {
+			var could, not []flight
+			for _, f := range unconfirmed {
+				if sized && len(f.b.pubs[f.i].Body) > limit || !sized && f.b.exchange == exchange {
+					could = append(could, f)
+				} else {
+					not = append(not, f)
+				}
+			}
+			if len(could) > 0 {
+				cands, innocent = could, not
+			}
+		}
+		// A missing exchange is declared again on the next channel, so a
+		// message refused for it fails only if it is refused alone there.
+		if len(cands) == 1 && (s.probing || cause.Code != amqp091.NotFound) {
+			// The broker handles a channel's messages in order and confirms
+			// none it refuses: this one it refused.
+			f := cands[0]
+			f.b.resolve(refusedError(f.b.topic, f.b.pubs[f.i].MessageId, cause))
+			if s.probing {
+				innocent = append(innocent, p.clearSuspects()...)
+			}
+			return s.requeue(innocent, queue)
+		}
+		for _, f := range cands {
+			if f.b.strikes == nil {
+				f.b.strikes = make([]uint8, len(f.b.pubs))
+			}
+			f.b.strikes[f.i]++
+		}
+		if tooLarge(cause) && !sized {
+			// Most likely the largest: publish it alone first. (With the
+			// limit known, the first over it in publish order is.)
+			slices.SortStableFunc(cands, func(a, b flight) int {
+				return len(b.b.pubs[b.i].Body) - len(a.b.pubs[a.i].Body)
+			})
+		}
+		p.cfg.Logger.Warn("amqp: broker refused one of the unconfirmed messages; publishing the suspects one at a time",
+			"suspects", len(cands), "reason", cause)
+		p.suspects = append(cands, p.suspects...)
+		return s.requeue(innocent, queue)
+	}
+	if s.probing {
+		// Lost for another reason: the suspect stays first in line.
+		var back []flight
+		for _, tag := range tags {
+			back = append(back, s.inflight[tag])
+		}
+		clear(s.inflight)
+		p.suspects = append(back, p.suspects...)
+		return queue
+	}
+	var redo []flight
+	for _, tag := range tags {
+		redo = append(redo, s.inflight[tag])
+	}
+	clear(s.inflight)
+	return s.requeue(redo, queue)
+}
+
+// clearSuspects ends a round of probing once the refused message was
+// found: the other suspects did not cause that close and are returned, to
+// go back to pipelined publishing, unless they were suspects of an
+// earlier close too: those stay suspects.
+func (p *Publisher) clearSuspects() []flight {
+	var keep, back []flight
+	for _, f := range p.suspects {
+		if f.b.strikes[f.i] >= 2 {
+			keep = append(keep, f)
+		} else {
+			back = append(back, f)
 		}
 	}
-	slices.Reverse(redo)
-	for _, b := range redo {
+	p.suspects = keep
+	return back
+}
+
+// requeue puts the messages of redo (in publish order) back into their
+// batches' todo lists; batches that were not queued go in front of queue,
+// oldest first.
+func (s *pubSession) requeue(redo []flight, queue []*batch) []*batch {
+	var front []*batch
+	for _, f := range redo {
+		f.b.todo = append(f.b.todo, f.i)
+		if !f.b.queued {
+			f.b.queued = true
+			front = append(front, f.b)
+		}
+	}
+	for _, b := range front {
 		slices.Sort(b.todo)
 	}
-	// Batches already queued keep their place; batches that were fully
-	// in flight go first, oldest first.
-	clear(s.inflight)
-	return append(redo, queue...)
+	for _, b := range queue {
+		slices.Sort(b.todo)
+	}
+	return append(front, queue...)
 }

@@ -64,8 +64,8 @@ func NewSubscriber(ctx context.Context, cfg Config) (*Subscriber, error) {
 // retrying (and logging) even errors that look permanent, until ctx ends
 // or Close.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler, opts ...bus.SubscribeOption) error {
-	sub, err := subrun.Begin(ctx, subrun.Params{Pkg: "amqp", Life: s.life, Logger: s.cfg.Logger, DeadLetter: s.deadLetter},
-		topic, h, opts)
+	sub, err := subrun.Begin(ctx, subrun.Params{Pkg: "amqp", Life: s.life, Logger: s.cfg.Logger, DeadLetter: s.deadLetter,
+		Check: s.topo.checkGroup}, topic, h, opts)
 	if err != nil {
 		return err
 	}
@@ -75,9 +75,6 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 // run is Subscribe once its arguments are checked.
 func (s *Subscriber) run(sub *subrun.Sub) error {
 	topic, sc, wctx := sub.Topic, sub.Config, sub.Work
-	if err := s.topo.checkGroup(topic, sc.Group); err != nil {
-		return err
-	}
 	log := sc.Logger.With("topic", topic, "group", sc.Group)
 	var broadcast string // the broadcast queue, kept across reconnects
 	if sc.Group == "" {

@@ -126,27 +126,33 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 	if h == nil {
 		counted = nil
 	}
-	sub, err := subrun.Begin(ctx, subrun.Params{Pkg: "redispubsub", Life: s.life, Logger: s.cfg.Logger, DeadLetter: s.deadLetter},
-		topic, counted, opts)
+	sub, err := subrun.Begin(ctx, subrun.Params{Pkg: "redispubsub", Life: s.life, Logger: s.cfg.Logger, DeadLetter: s.deadLetter,
+		Check: s.check}, topic, counted, opts)
 	if err != nil {
 		return err
 	}
 	return sub.End(s.run(sub))
 }
 
-// run is Subscribe once its arguments are checked.
-func (s *Subscriber) run(sub *subrun.Sub) error {
-	topic, sc := sub.Topic, sub.Config
+// check refuses what Redis pub/sub cannot do: groups, and patterns when
+// sharded.
+func (s *Subscriber) check(topic string, sc bus.SubscribeConfig) error {
 	if sc.Group != "" {
 		return fmt.Errorf("redispubsub: subscribe to %q with group %q: %w: Redis pub/sub has no consumer groups, "+
 			"every subscriber gets every message; for competing consumers use the amqp or kafka adapter (or Redis Streams)",
 			topic, sc.Group, bus.ErrUnsupported)
 	}
-	pattern := IsPattern(topic)
-	if pattern && *s.cfg.Sharded {
+	if IsPattern(topic) && *s.cfg.Sharded {
 		return fmt.Errorf("redispubsub: subscribe to %q: %w: sharded pub/sub has no patterns; "+
 			"use sharded=false (PUBLISH/PSUBSCRIBE) for pattern subscriptions", topic, bus.ErrUnsupported)
 	}
+	return nil
+}
+
+// run is Subscribe once its arguments are checked.
+func (s *Subscriber) run(sub *subrun.Sub) error {
+	topic, sc := sub.Topic, sub.Config
+	pattern := IsPattern(topic)
 	wctx := sub.Work
 	rs := &subscription{s: s, topic: topic, pattern: pattern, log: sc.Logger,
 		buf: make(chan *goredis.Message, s.cfg.BufferSize), stop: wctx.Done()}

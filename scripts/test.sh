@@ -87,14 +87,23 @@ log "go test -race ./..."
 go test -race -count=1 -timeout 20m ./...
 
 if [ -f amqp/restart_test.go ]; then
-	log "go test -race -tags brokerrestart (restarts RabbitMQ and raises a memory alarm; runs alone)"
-	# The alarm test restores the watermark itself; this puts it back even
-	# when the test binary is killed.
+	log "go test -race -tags brokerrestart (restarts RabbitMQ, raises a memory alarm, lowers max_message_size; runs alone)"
+	# The alarm and refusal tests restore the watermark and the message
+	# size limit themselves; this puts them back even when the test binary
+	# is killed.
 	watermark=$(rabbitmqctl -q eval 'vm_memory_monitor:get_vm_memory_high_watermark().')
 	case $watermark in [0-9]*) ;; *) watermark=0.4 ;; esac # an absolute limit: use the default
+	max_size=$(rabbitmqctl -q eval 'application:get_env(rabbit, max_message_size).')
 	status=0
-	go test -race -count=1 -timeout 10m -tags brokerrestart -run 'TestBroker(Restart|Alarm)' ./amqp/ || status=$?
+	go test -race -count=1 -timeout 10m -tags brokerrestart -run 'TestBroker(Restart|Alarm|Refuses)' ./amqp/ || status=$?
 	rabbitmqctl -q set_vm_memory_high_watermark "$watermark" >/dev/null
+	case $max_size in
+	"{ok,1048576}") # the refusal test's own lowered limit, left by a killed run
+		rabbitmqctl -q eval 'application:unset_env(rabbit, max_message_size).' >/dev/null ;;
+	"{ok,"[0-9]*"}") max_size=${max_size#\{ok,} && max_size=${max_size%\}} &&
+		rabbitmqctl -q eval "application:set_env(rabbit, max_message_size, $max_size)." >/dev/null ;;
+	*) rabbitmqctl -q eval 'application:unset_env(rabbit, max_message_size).' >/dev/null ;;
+	esac
 	[ "$status" -eq 0 ] || exit "$status"
 fi
 log "all tests passed"

@@ -1,8 +1,9 @@
 // Package subrun is the skeleton every adapter's Subscribe runs, so that
 // the rules of bus.Subscriber hold the same way on every broker:
 //
-//   - arguments are checked first (bus.ErrInvalid), then the Subscriber's
-//     state: after Close, Subscribe fails with bus.ErrClosed;
+//   - arguments are checked first (bus.ErrInvalid, and the adapter's own
+//     Params.Check), then the Subscriber's state: after Close, Subscribe
+//     fails with bus.ErrClosed;
 //   - the adapter's logger is the default and a caller's WithLogger,
 //     bus.DiscardLogger included, always wins;
 //   - a subscription that ends before it was live returns an error: the
@@ -43,6 +44,10 @@ type Params struct {
 	Logger *slog.Logger
 	// DeadLetter publishes the subscription's dead letters.
 	DeadLetter pipeline.DeadLetterFunc
+	// Check, when set, checks the resolved options against what the
+	// adapter supports (a group it cannot have, say); its error is
+	// returned as it is, before the Subscriber's state is looked at.
+	Check func(topic string, cfg bus.SubscribeConfig) error
 	// Grace is how long running handlers may go on after ctx ends before
 	// their contexts are cancelled. Default: bus.DefaultCloseTimeout.
 	Grace time.Duration
@@ -86,6 +91,11 @@ func Begin(ctx context.Context, p Params, topic string, h bus.Handler, opts []bu
 	cfg, err := bus.NewSubscribeConfig(topic, h, append([]bus.SubscribeOption{bus.WithLogger(logger)}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: subscribe: %w", p.Pkg, err)
+	}
+	if p.Check != nil {
+		if err := p.Check(topic, cfg); err != nil {
+			return nil, err
+		}
 	}
 	leave, err := p.Life.Enter()
 	if err != nil {
