@@ -168,6 +168,8 @@ type SubscribeConfig struct {
 	DeadLetter string
 	// Logger receives the subscription's logs. Default: the adapter's logger.
 	Logger *slog.Logger
+	// Middleware wraps the handler, the first outermost (see Use).
+	Middleware []Middleware
 }
 
 // DeadLetterSuffix is appended to a topic's name to name its default dead
@@ -226,6 +228,9 @@ func NewSubscribeConfig(topic string, h Handler, opts ...SubscribeOption) (Subsc
 	}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if err := checkMiddleware(cfg.Middleware); err != nil {
+		return cfg, err
 	}
 	if cfg.Concurrency < 1 {
 		return cfg, fmt.Errorf("%w: concurrency must be >= 1, got %d", ErrInvalid, cfg.Concurrency)

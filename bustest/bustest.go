@@ -66,6 +66,7 @@ func Run(t *testing.T, h Harness) {
 		{"ReceiverCountMatchesCapabilities", s.receiverCount, true},
 		{"HotKeyDoesNotStarveOthers", s.hotKey, s.caps.OrderedByKey},
 		{"ShutdownKeepsDeadline", s.shutdownDeadline, true},
+		{"MiddlewareOrderAndAttempts", s.middleware, true},
 	}
 	for _, c := range checks {
 		if !c.when {

@@ -196,3 +196,57 @@ func (s *suite) shutdownDeadline(t *testing.T) {
 	s.start(t, s.sub(t), topic, again.handler, opts...)
 	again.waitUnique(t, len(ids), s.h.Timeout)
 }
+
+// middleware: middleware added to the Subscriber runs outside the
+// subscription's own, in the order given, and sees every attempt; publish
+// middleware runs around Publish and may add metadata that arrives.
+func (s *suite) middleware(t *testing.T) {
+	ctx := s.ctx(t)
+	topic := s.topic(t)
+	var mu sync.Mutex
+	var trail []string
+	mark := func(name string) bus.Middleware {
+		return func(next bus.Handler) bus.Handler {
+			return func(ctx context.Context, m *bus.Message) error {
+				mu.Lock()
+				trail = append(trail, fmt.Sprintf("%s%d", name, m.Delivery.Attempt))
+				mu.Unlock()
+				return next(ctx, m)
+			}
+		}
+	}
+	done := newCollector()
+	h := func(ctx context.Context, m *bus.Message) error {
+		if m.Metadata["stamped"] != "yes" {
+			return bus.Permanent(fmt.Errorf("publish middleware's metadata missing: %v", m.Metadata))
+		}
+		if m.Delivery.Attempt == 1 {
+			return errors.New("first attempt fails")
+		}
+		return done.handler(ctx, m)
+	}
+	sub := bus.UseSubscriber(s.sub(t), mark("a"))
+	s.start(t, sub, topic, h, append(s.shared(topic), bus.Use(mark("b"), mark("c")),
+		bus.WithRetry(bus.RetryPolicy{MaxAttempts: 3}))...)
+	stamp := func(next bus.PublishFunc) bus.PublishFunc {
+		return func(ctx context.Context, topic string, msgs ...*bus.Message) error {
+			for _, m := range msgs {
+				if m.Metadata == nil {
+					m.Metadata = map[string]string{}
+				}
+				m.Metadata["stamped"] = "yes"
+			}
+			return next(ctx, topic, msgs...)
+		}
+	}
+	pub := bus.UsePublisher(s.pub(t), stamp)
+	if err := pub.Publish(ctx, topic, &bus.Message{Body: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	done.waitUnique(t, 1, s.h.Timeout)
+	mu.Lock()
+	defer mu.Unlock()
+	if got, want := fmt.Sprint(trail), "[a1 b1 c1 a2 b2 c2]"; got != want {
+		t.Fatalf("middleware calls %s, want %s", got, want)
+	}
+}

@@ -92,6 +92,10 @@ func Begin(ctx context.Context, p Params, topic string, h bus.Handler, opts []bu
 	if err != nil {
 		return nil, fmt.Errorf("%s: subscribe: %w", p.Pkg, err)
 	}
+	wrapped, err := cfg.Wrap(h)
+	if err != nil {
+		return nil, fmt.Errorf("%s: subscribe: %w", p.Pkg, err)
+	}
 	if p.Check != nil {
 		if err := p.Check(topic, cfg); err != nil {
 			return nil, err
@@ -119,7 +123,7 @@ func Begin(ctx context.Context, p Params, topic string, h bus.Handler, opts []bu
 		context.AfterFunc(s.Handlers, func() { t.Stop() })
 	})
 	s.Pool = dispatch.New(cfg.Concurrency)
-	s.Runner = &pipeline.Runner{Topic: topic, Config: cfg, Handler: h, DeadLetter: p.DeadLetter, Stop: s.Work.Done()}
+	s.Runner = &pipeline.Runner{Topic: topic, Config: cfg, Handler: wrapped, DeadLetter: p.DeadLetter, Stop: s.Work.Done()}
 	return s, nil
 }
 
