@@ -49,9 +49,41 @@ type Message struct {
 	// Key is the partition or ordering key: messages with one key are
 	// delivered in order where the adapter reports OrderedByKey.
 	Key string
-	// Metadata holds string headers that travel with the message as plain
-	// broker headers. Keys must be non-empty valid UTF-8 and must not use a
-	// reserved prefix ("ce_", "cloudEvents_", "content-type").
+	// Metadata holds string headers that travel with the message. Keys
+	// must be non-empty valid UTF-8 of at most MaxMetadataKeyBytes and
+	// must not use a reserved name ("ce_...", "cloudEvents_..." in any
+	// case, "content-type"); values must be valid UTF-8 (see Validate).
+	//
+	// A key that is a CloudEvents extension name (1 to 20 lower-case ASCII
+	// letters and digits, such as "tenant") travels as an extension:
+	// "ce_tenant" on Kafka, "cloudEvents_tenant" on RabbitMQ, a top-level
+	// member in structured JSON. "dataschema" does too (it is a context
+	// attribute with no field of its own). Other keys travel as plain
+	// headers (in structured JSON, inside the "busmetadata" member), and
+	// so do, on brokers with headers, "traceparent" and "tracestate", which
+	// tracing instrumentations read as plain headers, and keys that name a
+	// context attribute carried in a field of Message ("id", "source",
+	// "type", "specversion", "time", "subject", "datacontenttype",
+	// "partitionkey", and "data"): these are never confused with the
+	// attributes, and are not refused.
+	//
+	// Receiving maps extensions back to their plain names: an extension
+	// "ce_tenant" from another CloudEvents producer arrives as
+	// Metadata["tenant"] (when a plain header of the same name comes too,
+	// the extension wins; for the trace headers, the plain header wins).
+	//
+	// A received message always passes Validate, so that a handler can
+	// publish it again unchanged (a forwarder) and it can always be
+	// dead-lettered. A header that cannot be metadata as it is arrives
+	// under MetaForeignPrefix: "busline-foreign-" + its name when it has a
+	// reserved or empty name (a "ce_x" header on RabbitMQ, a
+	// "cloudEvents_x" one on Kafka, an unprefixed header that lost to an
+	// extension of the same name); "busline-foreign-base64-" + its name in
+	// unpadded URL-safe base64, with its value in standard base64, when its
+	// name or value is not valid UTF-8. Keys are cut to
+	// MaxMetadataKeyBytes. When received metadata adds up to more than
+	// MaxMetadataBytes, the largest entries are dropped and their names
+	// listed under MetaForeignDropped.
 	Metadata map[string]string
 	// Body is the payload, passed through untouched.
 	Body []byte
