@@ -171,10 +171,16 @@ func (m *Message) Validate() error {
 }
 
 // IsReservedKey reports whether a metadata key collides with the headers
-// busline itself writes on the wire.
+// busline itself writes on the wire: it starts with "ce_" or
+// "cloudEvents_", or is "content-type", in any case.
 func IsReservedKey(k string) bool {
-	l := strings.ToLower(k)
-	return strings.HasPrefix(l, "ce_") || strings.HasPrefix(l, "cloudevents_") || l == "content-type"
+	return hasPrefixFold(k, "ce_") || hasPrefixFold(k, "cloudevents_") || strings.EqualFold(k, "content-type")
+}
+
+// hasPrefixFold is strings.HasPrefix under Unicode case folding, without
+// allocating.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // prepare fills the defaults Publish promises.
