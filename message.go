@@ -71,6 +71,10 @@ type Message struct {
 	// "ce_tenant" from another CloudEvents producer arrives as
 	// Metadata["tenant"] (when a plain header of the same name comes too,
 	// the extension wins; for the trace headers, the plain header wins).
+	// CloudEvents says names SHOULD NOT exceed 20 characters, and some
+	// SDKs refuse longer ones, so busline sends a longer key as a plain
+	// header; it accepts a longer extension from other producers all the
+	// same, under its plain name (a plain header of that name wins).
 	//
 	// A received message always passes Validate, so that a handler can
 	// publish it again unchanged (a forwarder) and it can always be

@@ -40,6 +40,7 @@ func sdkEvent(t *testing.T) event.Event {
 	e.SetExtension("region", "eu")
 	e.SetExtension("count", 7)
 	e.SetExtension("partitionkey", "customer-7")
+	e.SetExtension("averyveryverylongextension", "over 20 characters")
 	if err := e.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,8 @@ func TestCloudEventsSDKToBusline(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("not received")
 	}
-	want := map[string]string{"tenant": "acme", "region": "eu", "count": "7", "dataschema": e.DataSchema()}
+	want := map[string]string{"tenant": "acme", "region": "eu", "count": "7", "dataschema": e.DataSchema(),
+		"averyveryverylongextension": "over 20 characters"}
 	if m.ID != e.ID() || m.Source != e.Source() || m.Type != e.Type() || m.Subject != e.Subject() ||
 		!m.Time.Equal(e.Time()) || m.ContentType != e.DataContentType() || m.Key != "customer-7" ||
 		string(m.Body) != string(e.Data()) || !maps.Equal(m.Metadata, want) {

@@ -83,7 +83,7 @@ func TestBuslineToCloudEventsSDK(t *testing.T) {
 	in := &bus.Message{ID: "bl-1", Type: "com.example.order.created", Source: "/busline", Subject: "order-42", Time: sdkTime,
 		ContentType: "application/json", Key: "customer-7", Body: []byte(`{"n":1}`), Metadata: map[string]string{
 			"tenant": "acme", "region": "eu", "dataschema": "https://example.com/schemas/order.json",
-			"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "trace-id": "x",
+			"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "trace-id": "x", "id": "plain",
 		}}
 	if err := newPublisher(t, standaloneConfig()).Publish(context.Background(), topic, in); err != nil {
 		t.Fatal(err)
@@ -116,7 +116,7 @@ func TestBuslineToCloudEventsSDK(t *testing.T) {
 		ext[k] = s
 	}
 	want := map[string]string{"tenant": "acme", "region": "eu", "partitionkey": "customer-7",
-		"traceparent": in.Metadata["traceparent"], "busmetadata": `{"trace-id":"x"}`}
+		"traceparent": in.Metadata["traceparent"], "busmetadata": `{"id":"plain","trace-id":"x"}`}
 	if !maps.Equal(ext, want) {
 		t.Fatalf("extensions %v, want %v", ext, want)
 	}

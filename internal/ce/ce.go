@@ -133,9 +133,9 @@ func NewBinaryDecoder(prefix string, m *bus.Message) *BinaryDecoder {
 // Header takes one header. Prefixed headers are CloudEvents attributes
 // (matched case-insensitively, since brokers and clients differ); the
 // content-type header sets ContentType; anything else is metadata. An
-// extension header (prefix + an extension name) becomes metadata under the
-// plain name ("ce_tenant" gives Metadata["tenant"]), the inverse of
-// EncodeBinary. A header that cannot be metadata as it is (another
+// extension header (prefix + a name of lower-case letters and digits, of
+// any length) becomes metadata under the plain name ("ce_tenant" gives
+// Metadata["tenant"]), the inverse of EncodeBinary. A header that cannot be metadata as it is (another
 // prefixed or reserved name, a key or value that is not UTF-8) is kept
 // under a bus.MetaForeignPrefix key, so that the decoded message can
 // always be published again.
@@ -159,17 +159,18 @@ func (d *BinaryDecoder) Header(key, value string) {
 		case AttrContentType:
 			d.m.ContentType = value
 		default:
+			ext, plainWins := receivedExtension(name)
 			switch {
-			case IsBinaryExtension(name) && utf8.ValidString(value):
+			case ext && !plainWins && utf8.ValidString(value):
 				if old, ok := d.m.Metadata[name]; ok && d.weak[name] {
 					// A plain header of the same name came first.
 					d.foreign(name, old)
 					delete(d.weak, name)
 				}
 				d.meta(name, value)
-			case traceHeader(name) && utf8.ValidString(value):
-				// The plain trace header wins; this one is kept
-				// only when there is none.
+			case ext && utf8.ValidString(value):
+				// The plain header of this name wins; this one is
+				// kept only when there is none.
 				if _, ok := d.m.Metadata[name]; ok {
 					d.foreign(key, value)
 				} else {
@@ -186,10 +187,11 @@ func (d *BinaryDecoder) Header(key, value string) {
 		d.m.ContentType = value
 		return
 	}
+	ext, plainWins := receivedExtension(key)
 	switch {
 	case !publishable(key, value):
 		d.foreign(key, value)
-	case IsBinaryExtension(key):
+	case ext && !plainWins:
 		// Named like an extension but sent without the prefix: the
 		// extension header of that name, sent before or after, wins.
 		if _, ok := d.m.Metadata[key]; ok && !d.weak[key] {
@@ -198,7 +200,7 @@ func (d *BinaryDecoder) Header(key, value string) {
 		}
 		d.meta(key, value)
 		d.markWeak(key)
-	case traceHeader(key):
+	case ext:
 		if old, ok := d.m.Metadata[key]; ok && d.weak[key] {
 			d.foreign(d.prefix+key, old) // the prefixed one gives way
 		}
@@ -207,6 +209,23 @@ func (d *BinaryDecoder) Header(key, value string) {
 	default:
 		d.meta(key, value)
 	}
+}
+
+// receivedExtension reports whether a received prefixed header named
+// prefix + name maps to Metadata[name], and if so whether a plain header
+// of the same name wins over it: for the trace context headers, which
+// busline sends plain, and for names over MaxExtensionNameBytes, which
+// busline accepts from other producers but sends on as plain headers.
+func receivedExtension(name string) (ext, plainWins bool) {
+	if name == "" || len(name) > bus.MaxMetadataKeyBytes || fieldAttribute(name) {
+		return false, false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			return false, false
+		}
+	}
+	return true, traceHeader(name) || len(name) > MaxExtensionNameBytes
 }
 
 func (d *BinaryDecoder) markWeak(key string) {

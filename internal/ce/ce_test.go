@@ -260,6 +260,27 @@ func TestForeignExtensionsArriveUnderPlainNames(t *testing.T) {
 	d.Header("ce_traceparent", "x")
 	require.NoError(t, d.Finish())
 	require.Equal(t, map[string]string{"traceparent": "x"}, m.Metadata)
+
+	// A name over 20 characters is accepted as an extension, and sent on
+	// as a plain header, which therefore wins over it.
+	long := "averyveryverylongextension"
+	m = bus.Message{}
+	d = NewBinaryDecoder(KafkaPrefix, &m)
+	d.Header("ce_"+long, "ext")
+	require.NoError(t, d.Finish())
+	require.Equal(t, map[string]string{long: "ext"}, m.Metadata)
+	for _, order := range [][2]string{{"ce_" + long, long}, {long, "ce_" + long}} {
+		m = bus.Message{}
+		d = NewBinaryDecoder(KafkaPrefix, &m)
+		for _, h := range order {
+			d.Header(h, h)
+		}
+		require.NoError(t, d.Finish())
+		require.Equal(t, map[string]string{long: long, bus.MetaForeignPrefix + "ce_" + long: "ce_" + long}, m.Metadata)
+	}
+	got := map[string]string{}
+	EncodeBinary(&bus.Message{Metadata: map[string]string{long: "v"}}, KafkaPrefix, func(k, v string) { got[k] = v })
+	require.Equal(t, "v", got[long])
 }
 
 // TestDecodedMetadataAlwaysValidates: whatever headers a record carries,
