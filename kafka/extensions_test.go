@@ -3,12 +3,15 @@ package kafka
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/busline/bus"
 )
@@ -125,5 +128,55 @@ func TestHostileRecordsDeadLetteredOnce(t *testing.T) {
 		if len(m[0].Body) != len(body) || m[0].Metadata["big"] != "" {
 			t.Errorf("r4 dead letter: body %d bytes, metadata %d entries", len(m[0].Body), len(m[0].Metadata))
 		}
+	}
+}
+
+// TestNearBrokerLimitDeadLetteredOnce: the broker, not the adapter, refuses
+// the dead letter of a record near its message.max.bytes; the record is
+// dead-lettered once without its own metadata, and the partition goes on.
+func TestNearBrokerLimitDeadLetteredOnce(t *testing.T) {
+	t.Parallel()
+	const limit = 100_000
+	c := newFake(t, kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(limit)}))
+	cfg := testConfig(c.ListenAddrs())
+	topic := newTopic(t, cfg, 1)
+	sub := newTestSubscriber(t, cfg)
+	var calls atomic.Int32
+	good := make(chan struct{})
+	subscribe(t, sub, topic, func(_ context.Context, m *bus.Message) error {
+		if m.ID == "good" {
+			close(good)
+			return nil
+		}
+		calls.Add(1)
+		return errors.New("cannot handle")
+	}, bus.Group("g"), bus.WithRetry(bus.NoRetry()))
+	dead := make(chan *bus.Message, 10)
+	subscribe(t, newTestSubscriber(t, cfg), topic+bus.DeadLetterSuffix, func(_ context.Context, m *bus.Message) error {
+		dead <- m
+		return nil
+	}, bus.Group("dead"))
+
+	big := strings.Repeat("h", 40_000)
+	body := make([]byte, limit-len(big)-400)
+	writeRaw(t, cfg, topic, kafkago.Message{Value: body, Headers: ceHeaders("near", "big", big)},
+		kafkago.Message{Value: []byte("ok"), Headers: ceHeaders("good")})
+	select {
+	case <-good:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the record after the near-limit one was not handled: the partition is stuck")
+	}
+	var m *bus.Message
+	select {
+	case m = <-dead:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no dead letter")
+	}
+	time.Sleep(2 * time.Second) // room for a redelivery loop to show
+	if n := calls.Load(); n != 1 || len(dead) != 0 {
+		t.Fatalf("handled %d times, %d more dead letters; want once each", n, len(dead))
+	}
+	if m.ID != "near" || len(m.Body) != len(body) || m.Metadata["big"] != "" || m.Metadata[bus.MetaDeadLetterError] != "cannot handle" {
+		t.Fatalf("dead letter %s: body %d bytes, metadata %d entries", m.ID, len(m.Body), len(m.Metadata))
 	}
 }
