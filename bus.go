@@ -185,6 +185,21 @@ const (
 	MetaDeadLetterTime     = "busline-dead-letter-time"
 )
 
+// Metadata keys of received messages that keep what could not be metadata
+// as it was; see Message.Metadata.
+const (
+	// MetaForeignPrefix starts the key of a received header that could not
+	// be metadata under its own name: one with a reserved name (a
+	// CloudEvents prefix busline does not decode on this broker, such as
+	// "ce_x" on RabbitMQ), an empty or over-long name, or a key or value
+	// that is not valid UTF-8.
+	MetaForeignPrefix = "busline-foreign-"
+	// MetaForeignDropped lists, comma-separated, the metadata keys dropped
+	// because the message's metadata added up to more than
+	// MaxMetadataBytes (the list is cut at 1 KiB).
+	MetaForeignDropped = "busline-foreign-dropped"
+)
+
 // SubscribeOption sets one field of a SubscribeConfig.
 type SubscribeOption func(*SubscribeConfig)
 

@@ -43,7 +43,13 @@
 // message that claims to be a busline envelope but is malformed goes to
 // the dead letter topic at once. If the dead letter publish fails, the
 // message is left unacknowledged, after a pause of a second, for the broker
-// to redeliver.
+// to redeliver; except that a dead letter never fails because of what the
+// message carries: it always passes Message.Validate, one the broker
+// refuses anyway (ErrInvalid, ErrTooLarge) is published again with only
+// the body and the dead letter metadata, and when that is refused too the
+// message is logged at Error and acknowledged, so that it cannot loop.
+// A received message always passes Validate too, so that a handler can
+// publish it again unchanged (see Message.Metadata).
 //
 // Without Group, a subscription is a broadcast subscriber: it gets its own
 // copy of every message published after it is ready (OnReady), and nothing

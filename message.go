@@ -49,9 +49,45 @@ type Message struct {
 	// Key is the partition or ordering key: messages with one key are
 	// delivered in order where the adapter reports OrderedByKey.
 	Key string
-	// Metadata holds string headers that travel with the message as plain
-	// broker headers. Keys must be non-empty valid UTF-8 and must not use a
-	// reserved prefix ("ce_", "cloudEvents_", "content-type").
+	// Metadata holds string headers that travel with the message. Keys
+	// must be non-empty valid UTF-8 of at most MaxMetadataKeyBytes and
+	// must not use a reserved name ("ce_...", "cloudEvents_..." in any
+	// case, "content-type"); values must be valid UTF-8 (see Validate).
+	//
+	// A key that is a CloudEvents extension name (1 to 20 lower-case ASCII
+	// letters and digits, such as "tenant") travels as an extension:
+	// "ce_tenant" on Kafka, "cloudEvents_tenant" on RabbitMQ, a top-level
+	// member in structured JSON. "dataschema" does too (it is a context
+	// attribute with no field of its own). Other keys travel as plain
+	// headers (in structured JSON, inside the "busmetadata" member), and
+	// so do, on brokers with headers, "traceparent" and "tracestate", which
+	// tracing instrumentations read as plain headers, and keys that name a
+	// context attribute carried in a field of Message ("id", "source",
+	// "type", "specversion", "time", "subject", "datacontenttype",
+	// "partitionkey", and "data"): these are never confused with the
+	// attributes, and are not refused.
+	//
+	// Receiving maps extensions back to their plain names: an extension
+	// "ce_tenant" from another CloudEvents producer arrives as
+	// Metadata["tenant"] (when a plain header of the same name comes too,
+	// the extension wins; for the trace headers, the plain header wins).
+	// CloudEvents says names SHOULD NOT exceed 20 characters, and some
+	// SDKs refuse longer ones, so busline sends a longer key as a plain
+	// header; it accepts a longer extension from other producers all the
+	// same, under its plain name (a plain header of that name wins).
+	//
+	// A received message always passes Validate, so that a handler can
+	// publish it again unchanged (a forwarder) and it can always be
+	// dead-lettered. A header that cannot be metadata as it is arrives
+	// under MetaForeignPrefix: "busline-foreign-" + its name when it has a
+	// reserved or empty name (a "ce_x" header on RabbitMQ, a
+	// "cloudEvents_x" one on Kafka, an unprefixed header that lost to an
+	// extension of the same name); "busline-foreign-base64-" + its name in
+	// unpadded URL-safe base64, with its value in standard base64, when its
+	// name or value is not valid UTF-8. Keys are cut to
+	// MaxMetadataKeyBytes. When received metadata adds up to more than
+	// MaxMetadataBytes, the largest entries are dropped and their names
+	// listed under MetaForeignDropped.
 	Metadata map[string]string
 	// Body is the payload, passed through untouched.
 	Body []byte
@@ -139,10 +175,16 @@ func (m *Message) Validate() error {
 }
 
 // IsReservedKey reports whether a metadata key collides with the headers
-// busline itself writes on the wire.
+// busline itself writes on the wire: it starts with "ce_" or
+// "cloudEvents_", or is "content-type", in any case.
 func IsReservedKey(k string) bool {
-	l := strings.ToLower(k)
-	return strings.HasPrefix(l, "ce_") || strings.HasPrefix(l, "cloudevents_") || l == "content-type"
+	return hasPrefixFold(k, "ce_") || hasPrefixFold(k, "cloudevents_") || strings.EqualFold(k, "content-type")
+}
+
+// hasPrefixFold is strings.HasPrefix under Unicode case folding, without
+// allocating.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // prepare fills the defaults Publish promises.

@@ -137,7 +137,11 @@
 // that carries cloudEvents_specversion but is malformed goes to the dead
 // letter topic at once. A message that could be neither handled nor
 // dead-lettered (shutdown during a retry wait, a failed dead letter
-// publish) is nacked and requeued. A Subscriber publishes dead letters on
+// publish) is nacked and requeued. A dead letter can never fail because of
+// what the message carries: it always passes bus.Message.Validate, one the
+// broker refuses as invalid or too large is published again without the
+// message's own metadata, and if that is refused too the message is logged
+// at Error and acked rather than requeued forever. A Subscriber publishes dead letters on
 // a second connection of its own, so that while a resource alarm holds a
 // dead letter back, the broker keeps reading the subscriptions' acks.
 // After a lost connection the
@@ -159,10 +163,20 @@
 // (Type), app_id (Source), timestamp (Time, in seconds), content_type
 // (ContentType) and delivery_mode 2, and the headers
 // cloudEvents_specversion, cloudEvents_time (full precision),
-// cloudEvents_subject and cloudEvents_partitionkey (Key) where set, plus
-// one plain header per Metadata entry. The body is untouched. A message
-// without our headers is delivered as it came, with a generated ID when it
-// has no message_id.
+// cloudEvents_subject and cloudEvents_partitionkey (Key) where set. An ID,
+// Type, Source or ContentType over 255 bytes, which no AMQP property
+// holds, travels in its cloudEvents_ header instead. Metadata whose key is
+// a CloudEvents extension name (lower-case letters and digits, at most 20,
+// such as "tenant") travels as a cloudEvents_<key> header; other metadata,
+// and always traceparent and tracestate, as plain headers (see
+// bus.Message.Metadata). The body is untouched. A message without our
+// headers is delivered as it came, with a generated ID when it has no
+// message_id. Receiving maps every cloudEvents_<name> header that is not an
+// attribute back to Metadata[name], so another CloudEvents producer's
+// cloudEvents_tenant arrives as Metadata["tenant"]; a header that cannot be
+// metadata as it is (a Kafka-style ce_ header, a value that is not UTF-8)
+// arrives under a "busline-foreign-" key, so that every received message
+// can be published again unchanged.
 //
 // # RabbitMQ Versions
 //

@@ -18,36 +18,61 @@ const headerDeliveryCount = "x-delivery-count"
 const headerRepublished = "busline-republished"
 
 // CloudEvents headers left out on the wire: the native properties
-// message_id, app_id and type carry them.
+// message_id, app_id, type and content_type carry them (unless too long).
 const (
 	headerID     = ce.AMQPPrefix + ce.AttrID
 	headerSource = ce.AMQPPrefix + ce.AttrSource
 	headerType   = ce.AMQPPrefix + ce.AttrType
+
+	headerContentType = ce.AMQPPrefix + ce.AttrContentType
 )
+
+// maxShortstr is the longest value an AMQP 0-9-1 short string property
+// (message_id, type, app_id, content_type) holds.
+const maxShortstr = 255
 
 // encode turns a prepared message into a persistent publishing: native
 // properties for ID, Type, Source, Time and ContentType; cloudEvents_
-// headers for the other attributes (time again, with its full precision);
-// metadata as plain headers; the body untouched.
+// headers for the other attributes (time again, with its full precision)
+// and for metadata named like an extension; other metadata as plain
+// headers; the body untouched. An ID, Type, Source or ContentType longer
+// than a short string property holds (255 bytes; say, a long ID received
+// from Kafka) travels in its cloudEvents_ header instead, which decode
+// reads too: a property that long would fail the publish for good.
 func encode(m *bus.Message) amqp091.Publishing {
 	h := make(amqp091.Table, 4+len(m.Metadata))
 	ce.EncodeBinary(m, ce.AMQPPrefix, func(k, v string) {
 		switch k {
 		case headerID, headerSource, headerType: // native properties
-		default:
-			h[k] = v
+			if len(v) <= maxShortstr {
+				return
+			}
 		}
+		h[k] = v
 	})
+	ct := m.ContentType
+	if len(ct) > maxShortstr {
+		h[headerContentType] = ct
+		ct = ""
+	}
 	return amqp091.Publishing{
 		Headers:      h,
-		ContentType:  m.ContentType,
+		ContentType:  ct,
 		DeliveryMode: amqp091.Persistent,
-		MessageId:    m.ID,
+		MessageId:    shortstr(m.ID),
 		Timestamp:    m.Time,
-		Type:         m.Type,
-		AppId:        m.Source,
+		Type:         shortstr(m.Type),
+		AppId:        shortstr(m.Source),
 		Body:         m.Body,
 	}
+}
+
+// shortstr returns s when a short string property holds it, else "".
+func shortstr(s string) string {
+	if len(s) > maxShortstr {
+		return ""
+	}
+	return s
 }
 
 // decode turns a delivery into a message. A delivery without our headers

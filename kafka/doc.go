@@ -41,9 +41,19 @@
 // Java client (and KafkaJS's default partitioner) does, so producers in
 // any of these languages put one key on one partition; messages without a
 // Key go to a random partition. The envelope is CloudEvents binary content
-// mode: ce_id, ce_type, ce_source, ce_specversion, ce_time, ce_subject
-// (and ce_partitionkey) headers, a content-type header, metadata as plain
-// headers, the Body as the record value.
+// mode: ce_id, ce_type, ce_source, ce_specversion, ce_time and ce_subject
+// headers, a content-type header, the Body as the record value (the Key is
+// the record key, never a ce_partitionkey header). Metadata whose key is a
+// CloudEvents extension name (lower-case letters and digits, at most 20,
+// such as "tenant") travels as a ce_<key> header, so CloudEvents SDKs read
+// it as an extension; other metadata, and always traceparent and
+// tracestate, as plain headers (see bus.Message.Metadata). Receiving maps
+// every ce_<name> header that is not an attribute back to Metadata[name]:
+// another CloudEvents producer's ce_tenant arrives as Metadata["tenant"].
+// A header that cannot be metadata as it is (a RabbitMQ-style
+// cloudEvents_ header, a key or value that is not UTF-8) arrives under a
+// "busline-foreign-" key, so that every received message can be published
+// again unchanged, to Kafka or to another broker.
 //
 // A Subscribe with bus.Group is a member of that Kafka consumer group: the
 // group's members share the topic's partitions. A new group starts at the
@@ -67,7 +77,12 @@
 // malformed ce_ envelopes) the message is published to the dead letter
 // topic (default: the topic name with ".dlq") with the error, and its
 // offset moves on. A message whose dead letter publish fails is read again
-// rather than skipped. Records from plain producers (no ce_ headers) are
+// rather than skipped, except when the failure is about what the message
+// carries: the dead letter always passes bus.Message.Validate, one over
+// max_message_bytes (a record near the limit plus the dead letter
+// metadata) is published again without the message's own metadata, and if
+// that is refused too as invalid or too large, the message is logged at
+// Error and its offset moves on, so that its partition never stops there. Records from plain producers (no ce_ headers) are
 // delivered with their value as Body and their position as ID,
 // "<topic>/<partition>/<offset>": the same on every delivery, so it serves
 // as an idempotency key.

@@ -222,7 +222,7 @@ func TestInteropWithPlainKafkaGo(t *testing.T) {
 			h[x.Key] = string(x.Value)
 		}
 		want := map[string]string{"ce_specversion": "1.0", "ce_id": m.ID, "ce_type": "order.created", "ce_source": "shop",
-			"ce_subject": "order-2", "content-type": "application/json", "tenant": "t1"}
+			"ce_subject": "order-2", "content-type": "application/json", "ce_tenant": "t1"}
 		for k, v := range want {
 			if h[k] != v {
 				t.Errorf("header %s = %q, want %q", k, h[k], v)

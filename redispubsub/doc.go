@@ -36,7 +36,14 @@
 // for plain Redis clients on the other side (the other Message fields are
 // not sent). Receiving is lenient in both modes: a payload that is not a
 // CloudEvents document, such as `PUBLISH notifications "Hello, Redis!"`
-// from redis-cli, arrives with its body intact and a generated ID.
+// from redis-cli, arrives with its body intact and a generated ID. In a
+// structured document, metadata whose key is a CloudEvents extension name
+// (lower-case letters and digits, at most 20, such as "tenant" or
+// "traceparent") is a top-level member, read by CloudEvents SDKs as an
+// extension; the rest travels in one string member, busmetadata, holding a
+// JSON object. Receiving maps every member that is not an attribute to
+// metadata under its own name (see bus.Message.Metadata for names that
+// cannot be metadata as they are).
 //
 // # Topics and patterns
 //
@@ -80,7 +87,8 @@
 // malformed) the message is pushed with RPUSH onto a Redis list named
 // after the dead letter topic (default: topic + ".dlq"), as a structured
 // CloudEvents document carrying the error, the attempt count and the
-// original topic in its metadata. The list keeps what it gets
+// original topic in its metadata (the message's own metadata is dropped,
+// largest first, when the whole would be over bus.MaxMetadataBytes). The list keeps what it gets
 // (dead_letter_max_len caps it). Read it with LRANGE or BLPOP. A message
 // is lost when the process dies while it is buffered, in a handler or
 // waiting for a retry. A subscription that stops (its ctx ends, or Close)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -66,8 +67,10 @@ var (
 )
 
 // EncodeBinary calls set once for each attribute header of m, named with
-// prefix ("ce_id", ...), and once for each metadata entry under its own
-// key. ContentType is not included: each binding carries it natively.
+// prefix ("ce_id", ...), and once for each metadata entry: under prefix+key
+// when the key travels as an extension (IsBinaryExtension), else under the
+// key itself, a plain header. ContentType is not included: each binding
+// carries it natively.
 func EncodeBinary(m *bus.Message, prefix string, set func(key, value string)) {
 	var n *headerNames
 	switch prefix {
@@ -92,7 +95,11 @@ func EncodeBinary(m *bus.Message, prefix string, set func(key, value string)) {
 		set(n.partitionKey, m.Key)
 	}
 	for k, v := range m.Metadata {
-		set(k, v)
+		if IsBinaryExtension(k) {
+			set(prefix+k, v)
+		} else {
+			set(k, v)
+		}
 	}
 }
 
@@ -106,6 +113,11 @@ type BinaryDecoder struct {
 	hasVer  bool
 	timeStr string
 	errs    []string
+	// weak lists the metadata keys set by a header that gives way to
+	// another of the same name: an unprefixed header named like an
+	// extension gives way to the extension header; a prefixed trace
+	// header to the plain one. The loser is kept as foreign metadata.
+	weak map[string]bool
 
 	// FallbackID, when set, is the ID a message without one gets instead
 	// of a random UUID (a broker position that names the record for good).
@@ -120,7 +132,13 @@ func NewBinaryDecoder(prefix string, m *bus.Message) *BinaryDecoder {
 
 // Header takes one header. Prefixed headers are CloudEvents attributes
 // (matched case-insensitively, since brokers and clients differ); the
-// content-type header sets ContentType; anything else is metadata.
+// content-type header sets ContentType; anything else is metadata. An
+// extension header (prefix + a name of lower-case letters and digits, of
+// any length) becomes metadata under the plain name ("ce_tenant" gives
+// Metadata["tenant"]), the inverse of EncodeBinary. A header that cannot be metadata as it is (another
+// prefixed or reserved name, a key or value that is not UTF-8) is kept
+// under a bus.MetaForeignPrefix key, so that the decoded message can
+// always be published again.
 func (d *BinaryDecoder) Header(key, value string) {
 	if len(key) > len(d.prefix) && strings.EqualFold(key[:len(d.prefix)], d.prefix) {
 		switch name := strings.ToLower(key[len(d.prefix):]); name {
@@ -141,7 +159,27 @@ func (d *BinaryDecoder) Header(key, value string) {
 		case AttrContentType:
 			d.m.ContentType = value
 		default:
-			d.meta(key, value)
+			ext, plainWins := receivedExtension(name)
+			switch {
+			case ext && !plainWins && utf8.ValidString(value):
+				if old, ok := d.m.Metadata[name]; ok && d.weak[name] {
+					// A plain header of the same name came first.
+					d.foreign(name, old)
+					delete(d.weak, name)
+				}
+				d.meta(name, value)
+			case ext && utf8.ValidString(value):
+				// The plain header of this name wins; this one is
+				// kept only when there is none.
+				if _, ok := d.m.Metadata[name]; ok {
+					d.foreign(key, value)
+				} else {
+					d.meta(name, value)
+					d.markWeak(name)
+				}
+			default:
+				d.foreign(key, value)
+			}
 		}
 		return
 	}
@@ -149,7 +187,58 @@ func (d *BinaryDecoder) Header(key, value string) {
 		d.m.ContentType = value
 		return
 	}
-	d.meta(key, value)
+	ext, plainWins := receivedExtension(key)
+	switch {
+	case !publishable(key, value):
+		d.foreign(key, value)
+	case ext && !plainWins:
+		// Named like an extension but sent without the prefix: the
+		// extension header of that name, sent before or after, wins.
+		if _, ok := d.m.Metadata[key]; ok && !d.weak[key] {
+			d.foreign(key, value)
+			return
+		}
+		d.meta(key, value)
+		d.markWeak(key)
+	case ext:
+		if old, ok := d.m.Metadata[key]; ok && d.weak[key] {
+			d.foreign(d.prefix+key, old) // the prefixed one gives way
+		}
+		d.meta(key, value)
+		delete(d.weak, key)
+	default:
+		d.meta(key, value)
+	}
+}
+
+// receivedExtension reports whether a received prefixed header named
+// prefix + name maps to Metadata[name], and if so whether a plain header
+// of the same name wins over it: for the trace context headers, which
+// busline sends plain, and for names over MaxExtensionNameBytes, which
+// busline accepts from other producers but sends on as plain headers.
+func receivedExtension(name string) (ext, plainWins bool) {
+	if name == "" || len(name) > bus.MaxMetadataKeyBytes || fieldAttribute(name) {
+		return false, false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			return false, false
+		}
+	}
+	return true, traceHeader(name) || len(name) > MaxExtensionNameBytes
+}
+
+func (d *BinaryDecoder) markWeak(key string) {
+	if d.weak == nil {
+		d.weak = make(map[string]bool)
+	}
+	d.weak[key] = true
+}
+
+// foreign keeps a header that cannot be metadata as it is.
+func (d *BinaryDecoder) foreign(key, value string) {
+	k, v := foreign(key, value)
+	d.meta(k, v)
 }
 
 func (d *BinaryDecoder) meta(key, value string) {
@@ -163,7 +252,14 @@ func (d *BinaryDecoder) meta(key, value string) {
 // plain message: it gets a generated ID when it has none. One with
 // specversion must be a well-formed CloudEvent, else the error wraps
 // bus.ErrMalformed.
+//
+// Whatever the headers were, the decoded Metadata passes
+// bus.Message.Validate: when it adds up to more than bus.MaxMetadataBytes,
+// the largest entries are dropped and listed under bus.MetaForeignDropped.
 func (d *BinaryDecoder) Finish() error {
+	if d.m.Metadata != nil {
+		d.m.Metadata = SafeMetadata(d.m.Metadata, bus.MaxMetadataBytes, "")
+	}
 	if d.timeStr != "" {
 		t, err := time.Parse(time.RFC3339Nano, d.timeStr)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,6 +126,9 @@ func FuzzUnmarshalStructured(f *testing.F) {
 		if err == nil && looksStructured(data) && !json.Valid(data) {
 			t.Fatalf("accepted invalid JSON %q", data)
 		}
+		if err := m.Validate(); err != nil {
+			t.Fatalf("decoded metadata does not validate: %v", err)
+		}
 		if err != nil {
 			if !errors.Is(err, bus.ErrMalformed) {
 				t.Fatalf("error does not wrap ErrMalformed: %v", err)
@@ -148,6 +152,7 @@ func FuzzUnmarshalStructured(f *testing.F) {
 func FuzzBinaryDecoder(f *testing.F) {
 	f.Add("ce_specversion", "1.0", "ce_id", "x", "ce_time", "2026-01-02T03:04:05Z")
 	f.Add("content-type", "text/plain", "CE_ID", "", "other", "\xff")
+	f.Add("ce_tenant", "a", "tenant", "b", "cloudEvents_x", "c")
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3 string) {
 		var m bus.Message
 		d := NewBinaryDecoder(KafkaPrefix, &m)
@@ -157,5 +162,172 @@ func FuzzBinaryDecoder(f *testing.F) {
 		if err := d.Finish(); err != nil && !errors.Is(err, bus.ErrMalformed) {
 			t.Fatalf("error does not wrap ErrMalformed: %v", err)
 		}
+		if err := m.Validate(); err != nil {
+			t.Fatalf("decoded metadata does not validate: %v", err)
+		}
 	})
+}
+
+// TestExtensionsOnTheWire checks which metadata travels as an extension
+// header and which as a plain one, and that both decode back.
+func TestExtensionsOnTheWire(t *testing.T) {
+	md := map[string]string{
+		"tenant": "acme", "dataschema": "https://example.com/s.json", "abcdefghij0123456789": "20 chars",
+		"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tracestate": "k=v",
+		"abcdefghij01234567890": "21 chars", "Tenant": "upper", "trace-id": "x",
+		"id": "plain id", "type": "plain type", "data": "plain data", "busmetadata": "x",
+	}
+	for _, prefix := range []string{KafkaPrefix, AMQPPrefix} {
+		t.Run(prefix, func(t *testing.T) {
+			m := sample()
+			m.Metadata = md
+			got := map[string]string{}
+			EncodeBinary(m, prefix, func(k, v string) { got[k] = v })
+			for _, k := range []string{"tenant", "dataschema", "abcdefghij0123456789"} {
+				require.Equal(t, md[k], got[prefix+k], k)
+				require.NotContains(t, got, k)
+			}
+			for _, k := range []string{"traceparent", "tracestate", "abcdefghij01234567890", "Tenant", "trace-id", "id", "type", "data", "busmetadata"} {
+				require.Equal(t, md[k], got[k], k)
+			}
+			for _, k := range []string{"traceparent", "tracestate", "abcdefghij01234567890", "trace-id", "data", "busmetadata"} {
+				require.NotContains(t, got, prefix+k)
+			}
+			require.Equal(t, m.ID, got[prefix+"id"]) // the attribute, not the metadata
+			var back bus.Message
+			d := NewBinaryDecoder(prefix, &back)
+			for k, v := range got {
+				d.Header(k, v)
+			}
+			require.NoError(t, d.Finish())
+			require.Equal(t, md, back.Metadata)
+			require.Equal(t, m.ID, back.ID)
+		})
+	}
+	// Structured mode: extension names are top-level members, the trace
+	// headers too; the rest is in busmetadata.
+	m := sample()
+	m.Metadata = md
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(MarshalStructured(m), &doc))
+	for _, k := range []string{"tenant", "dataschema", "abcdefghij0123456789", "traceparent", "tracestate"} {
+		require.Equal(t, md[k], doc[k], k)
+	}
+	require.Equal(t, m.ID, doc["id"])
+	var back bus.Message
+	require.NoError(t, UnmarshalStructured(MarshalStructured(m), &back))
+	require.Equal(t, md, back.Metadata)
+}
+
+// TestForeignExtensionsArriveUnderPlainNames: another CloudEvents
+// producer's extension headers become metadata without their prefix, and
+// an unprefixed header of the same name gives way to them whatever the
+// order.
+func TestForeignExtensionsArriveUnderPlainNames(t *testing.T) {
+	for _, prefix := range []string{KafkaPrefix, AMQPPrefix} {
+		for _, order := range [][2]string{{prefix + "tenant", "tenant"}, {"tenant", prefix + "tenant"}} {
+			var m bus.Message
+			d := NewBinaryDecoder(prefix, &m)
+			d.Header(prefix+"specversion", "1.0")
+			d.Header(prefix+"id", "1")
+			d.Header(prefix+"source", "s")
+			d.Header(prefix+"type", "t")
+			d.Header(prefix+"Region", "eu") // matched case-insensitively
+			for _, h := range order {
+				d.Header(h, "from "+h)
+			}
+			require.NoError(t, d.Finish())
+			require.Equal(t, map[string]string{
+				"tenant":                         "from " + prefix + "tenant",
+				bus.MetaForeignPrefix + "tenant": "from tenant",
+				"region":                         "eu",
+			}, m.Metadata, order)
+			require.NoError(t, m.Validate())
+		}
+	}
+	// The plain trace context header wins over a prefixed one.
+	for _, order := range [][2]string{{"ce_traceparent", "traceparent"}, {"traceparent", "ce_traceparent"}} {
+		var m bus.Message
+		d := NewBinaryDecoder(KafkaPrefix, &m)
+		for _, h := range order {
+			d.Header(h, h)
+		}
+		require.NoError(t, d.Finish())
+		require.Equal(t, map[string]string{"traceparent": "traceparent", bus.MetaForeignPrefix + "ce_traceparent": "ce_traceparent"}, m.Metadata)
+	}
+	var m bus.Message
+	d := NewBinaryDecoder(KafkaPrefix, &m)
+	d.Header("ce_traceparent", "x")
+	require.NoError(t, d.Finish())
+	require.Equal(t, map[string]string{"traceparent": "x"}, m.Metadata)
+
+	// A name over 20 characters is accepted as an extension, and sent on
+	// as a plain header, which therefore wins over it.
+	long := "averyveryverylongextension"
+	m = bus.Message{}
+	d = NewBinaryDecoder(KafkaPrefix, &m)
+	d.Header("ce_"+long, "ext")
+	require.NoError(t, d.Finish())
+	require.Equal(t, map[string]string{long: "ext"}, m.Metadata)
+	for _, order := range [][2]string{{"ce_" + long, long}, {long, "ce_" + long}} {
+		m = bus.Message{}
+		d = NewBinaryDecoder(KafkaPrefix, &m)
+		for _, h := range order {
+			d.Header(h, h)
+		}
+		require.NoError(t, d.Finish())
+		require.Equal(t, map[string]string{long: long, bus.MetaForeignPrefix + "ce_" + long: "ce_" + long}, m.Metadata)
+	}
+	got := map[string]string{}
+	EncodeBinary(&bus.Message{Metadata: map[string]string{long: "v"}}, KafkaPrefix, func(k, v string) { got[k] = v })
+	require.Equal(t, "v", got[long])
+}
+
+// TestDecodedMetadataAlwaysValidates: whatever headers a record carries,
+// the decoded message can be published again (a forwarder, a dead
+// letter), and what could not be kept as it was is kept recognisably.
+func TestDecodedMetadataAlwaysValidates(t *testing.T) {
+	long := strings.Repeat("k", 300)
+	big := strings.Repeat("v", 40<<10)
+	cases := []struct {
+		prefix, key, value string
+		want               map[string]string
+	}{
+		{KafkaPrefix, "cloudEvents_tenant", "a", map[string]string{"busline-foreign-cloudEvents_tenant": "a"}},
+		{AMQPPrefix, "ce_tenant", "a", map[string]string{"busline-foreign-ce_tenant": "a"}},
+		{KafkaPrefix, "ce_", "a", map[string]string{"busline-foreign-ce_": "a"}},
+		{KafkaPrefix, "ce_my-ext", "a", map[string]string{"busline-foreign-ce_my-ext": "a"}},
+		{KafkaPrefix, "ce_data", "a", map[string]string{"busline-foreign-ce_data": "a"}},
+		{KafkaPrefix, "ce_tenant", "\xff", map[string]string{"busline-foreign-base64-Y2VfdGVuYW50": "/w=="}},
+		{KafkaPrefix, "x-app", "caf\xe9", map[string]string{"busline-foreign-base64-eC1hcHA": "Y2Fm6Q=="}},
+		{KafkaPrefix, "k\xff", "v", map[string]string{"busline-foreign-base64-a_8": "dg=="}},
+		{AMQPPrefix, "", "v", map[string]string{"busline-foreign-": "v"}},
+		{KafkaPrefix, long, "v", map[string]string{("busline-foreign-" + long)[:bus.MaxMetadataKeyBytes]: "v"}},
+	}
+	for _, c := range cases {
+		var m bus.Message
+		d := NewBinaryDecoder(c.prefix, &m)
+		d.Header(c.key, c.value)
+		require.NoError(t, d.Finish())
+		require.Equal(t, c.want, m.Metadata, "%s %q", c.prefix, c.key)
+		require.NoError(t, m.Validate())
+	}
+	// Over MaxMetadataBytes: the largest entries go, and are listed.
+	var m bus.Message
+	d := NewBinaryDecoder(KafkaPrefix, &m)
+	d.Header("a", big)
+	d.Header("b", big)
+	d.Header("small", "kept")
+	require.NoError(t, d.Finish())
+	require.NoError(t, m.Validate())
+	require.Equal(t, "kept", m.Metadata["small"])
+	require.Len(t, m.Metadata, 3)
+	require.Contains(t, []string{"a", "b"}, m.Metadata[bus.MetaForeignDropped])
+
+	// Structured mode: members and busmetadata entries alike.
+	var s bus.Message
+	require.NoError(t, UnmarshalStructured([]byte(`{"specversion":"1.0","id":"1","source":"s","type":"t","ce_x":"a","tenant":"b",`+
+		`"busmetadata":"{\"content-type\":\"c\",\"ok\":\"d\"}"}`), &s))
+	require.Equal(t, map[string]string{"busline-foreign-ce_x": "a", "tenant": "b", "busline-foreign-content-type": "c", "ok": "d"}, s.Metadata)
+	require.NoError(t, s.Validate())
 }

@@ -18,26 +18,6 @@ import (
 // not valid CloudEvents extension names, as a JSON-encoded string map.
 const metaExt = "busmetadata"
 
-// isExtName reports whether k is a valid CloudEvents extension attribute
-// name (lowercase letters and digits, at most 20 of them) that does not
-// clash with a context attribute or data member.
-func isExtName(k string) bool {
-	if k == "" || len(k) > 20 {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if c := k[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
-			return false
-		}
-	}
-	switch k {
-	case AttrID, AttrSource, AttrType, AttrSpecVersion, AttrTime, AttrSubject, AttrContentType,
-		AttrPartitionKey, "dataschema", "data", "data_base64", metaExt:
-		return false
-	}
-	return true
-}
-
 // isJSON reports whether a content type is JSON, so Body can be embedded as
 // the data member instead of base64.
 func isJSON(ct string) bool {
@@ -58,6 +38,10 @@ func isText(ct string) bool {
 // document. Body is embedded as "data" when ContentType is JSON and Body is
 // valid JSON, as a "data" string when ContentType is text/* and Body is
 // valid UTF-8, and as "data_base64" otherwise, so any bytes round-trip.
+// Metadata whose key is an extension name (see IsExtensionName; the trace
+// context headers included, since this mode has no plain headers) is a
+// top-level member; the rest travels as one JSON-encoded string member,
+// busmetadata.
 func MarshalStructured(m *bus.Message) []byte {
 	// Room for everything unless strings need escaping, so that the
 	// buffer is allocated once.
@@ -92,7 +76,7 @@ func MarshalStructured(m *bus.Message) []byte {
 	}
 	var other map[string]string
 	for k, v := range m.Metadata {
-		if isExtName(k) {
+		if isStructuredExtension(k) {
 			b = append(b, ',')
 			b = appendString(b, k)
 			b = append(b, ':')
@@ -130,6 +114,9 @@ func MarshalStructured(m *bus.Message) []byte {
 // with a specversion member is a plain payload: m.Body is data itself and
 // m.ID is generated. A document with specversion must be a valid event,
 // else the error wraps bus.ErrMalformed. m.Body may share memory with data.
+// Members that are not context attributes become metadata under their own
+// names; the decoded Metadata always passes bus.Message.Validate (see
+// SafeMetadata).
 func UnmarshalStructured(data []byte, m *bus.Message) error {
 	if !looksStructured(data) {
 		m.Body = data
@@ -207,6 +194,9 @@ func UnmarshalStructured(data []byte, m *bus.Message) error {
 		return nil
 	})
 	if err != nil {
+		if m.Metadata != nil {
+			m.Metadata = SafeMetadata(m.Metadata, bus.MaxMetadataBytes, "")
+		}
 		return fmt.Errorf("ce: %w: structured event is not valid JSON", bus.ErrMalformed)
 	}
 	if timeStr != "" {
@@ -243,6 +233,9 @@ func UnmarshalStructured(data []byte, m *bus.Message) error {
 		} else {
 			m.Body = dataRaw
 		}
+	}
+	if m.Metadata != nil {
+		m.Metadata = SafeMetadata(m.Metadata, bus.MaxMetadataBytes, "")
 	}
 	errs = append(errs, checkEvent(version, m)...)
 	if len(errs) > 0 {

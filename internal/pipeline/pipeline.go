@@ -3,7 +3,11 @@
 // backoff under the subscription's RetryPolicy; a permanent error, the last
 // failed attempt or a poison message goes to the dead letter topic with the
 // error, attempt count and original topic in its metadata, and is then
-// acked. Adapters only settle the outcome on their broker.
+// acked. A dead letter is built so that it always passes
+// bus.Message.Validate, and one the destination refuses for what it
+// carries is sent again without the message's own metadata, then given up
+// (logged at Error, and acked): no message loops because of what it
+// carries. Adapters only settle the outcome on their broker.
 package pipeline
 
 import (
@@ -13,9 +17,11 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/internal/ce"
 )
 
 // Outcome is how the adapter must settle a message.
@@ -114,14 +120,33 @@ func (r *Runner) Poison(ctx context.Context, m *bus.Message, reason error) Outco
 	return r.deadLetter(ctx, m, reason, 0)
 }
 
+// deadLetter publishes the dead letter of m and says how to settle m. A
+// dead letter the destination refuses for what it carries (an error
+// wrapping bus.ErrInvalid or bus.ErrTooLarge) is published again as
+// MinimalDeadLetter; when that is refused too, the message is logged at
+// Error and acked, since publishing it again could only fail again. Any
+// other failure leaves the message for redelivery.
 func (r *Runner) deadLetter(hctx context.Context, m *bus.Message, cause error, attempts int) Outcome {
 	dl := DeadLetterMessage(m, cause, attempts, r.Topic, r.Config.Group)
 	// The publish gets its own bounded context: shutdown must not turn a
 	// message that failed for good into one that is redelivered forever.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := r.DeadLetter(ctx, r.Config.DeadLetter, dl); err != nil {
-		r.Config.Logger.Error("bus: dead letter publish failed; message left for redelivery",
+	log := r.Config.Logger
+	err := r.DeadLetter(ctx, r.Config.DeadLetter, dl)
+	if refused(err) {
+		log.Warn("bus: dead letter refused; publishing it again without the message's metadata",
+			"topic", r.Topic, "dead_letter", r.Config.DeadLetter, "id", m.ID, "error", err)
+		err = r.DeadLetter(ctx, r.Config.DeadLetter, MinimalDeadLetter(m, cause, attempts, r.Topic, r.Config.Group))
+		if refused(err) {
+			log.Error("bus: dead letter refused even without the message's metadata; message dropped",
+				"topic", r.Topic, "dead_letter", r.Config.DeadLetter, "id", m.ID, "attempts", attempts,
+				"cause", cause, "error", err)
+			return Ack
+		}
+	}
+	if err != nil {
+		log.Error("bus: dead letter publish failed; message left for redelivery",
 			"topic", r.Topic, "dead_letter", r.Config.DeadLetter, "id", m.ID, "error", err)
 		// Redelivery comes at once on most brokers: pause first, so that a
 		// dead letter destination that keeps failing does not turn into a
@@ -129,9 +154,15 @@ func (r *Runner) deadLetter(hctx context.Context, m *bus.Message, cause error, a
 		r.pause(hctx, deadLetterFailurePause)
 		return Abandon
 	}
-	r.Config.Logger.Warn("bus: message dead-lettered", "topic", r.Topic, "dead_letter", r.Config.DeadLetter,
+	log.Warn("bus: message dead-lettered", "topic", r.Topic, "dead_letter", r.Config.DeadLetter,
 		"id", m.ID, "attempts", attempts, "error", cause)
 	return Ack
+}
+
+// refused reports whether a publish failed because of what the message
+// carries: publishing the same message again cannot succeed.
+func refused(err error) bool {
+	return errors.Is(err, bus.ErrInvalid) || errors.Is(err, bus.ErrTooLarge)
 }
 
 // maxErrorBytes caps the error text a dead letter carries, so that a huge
@@ -155,12 +186,42 @@ func (r *Runner) pause(ctx context.Context, d time.Duration) {
 
 // DeadLetterMessage returns a copy of m for the dead letter topic, its
 // metadata extended with the error, the attempt count, the original topic
-// and group, and the time.
+// and group, and the time. The copy always passes bus.Message.Validate,
+// whatever m carries: metadata that could not be published as it is
+// becomes foreign metadata (see bus.Message.Metadata), and when the whole
+// adds up to more than bus.MaxMetadataBytes the message's largest entries
+// are dropped (listed under bus.MetaForeignDropped), the dead letter
+// entries last. The body is never changed.
 func DeadLetterMessage(m *bus.Message, cause error, attempts int, topic, group string) *bus.Message {
 	dl := m.Clone()
 	if dl.Metadata == nil {
 		dl.Metadata = make(map[string]string, 5)
 	}
+	addDeadLetterMeta(dl.Metadata, cause, attempts, topic, group, maxErrorBytes)
+	dl.Metadata = ce.SafeMetadata(dl.Metadata, bus.MaxMetadataBytes, deadLetterPrefix)
+	return dl
+}
+
+// MinimalDeadLetter is the dead letter of m without m's own metadata: its
+// body and attributes, and the dead letter entries with the error cut to
+// 512 bytes. It is what is published when the destination refuses
+// DeadLetterMessage as invalid or too large.
+func MinimalDeadLetter(m *bus.Message, cause error, attempts int, topic, group string) *bus.Message {
+	dl := m.Clone()
+	dl.Metadata = make(map[string]string, 5)
+	addDeadLetterMeta(dl.Metadata, cause, attempts, topic, group, minimalErrorBytes)
+	return dl
+}
+
+// deadLetterPrefix starts every dead letter metadata key.
+const deadLetterPrefix = "busline-dead-letter-"
+
+// minimalErrorBytes caps the error text of a MinimalDeadLetter.
+const minimalErrorBytes = 512
+
+// addDeadLetterMeta sets the dead letter entries, the error text cut to
+// max bytes and made valid UTF-8.
+func addDeadLetterMeta(md map[string]string, cause error, attempts int, topic, group string, max int) {
 	msg := "unknown error"
 	if cause != nil {
 		msg = cause.Error()
@@ -169,17 +230,16 @@ func DeadLetterMessage(m *bus.Message, cause error, attempts int, topic, group s
 			msg = fmt.Sprintf("panic: %v", pe.Value)
 		}
 	}
-	if len(msg) > maxErrorBytes {
-		msg = msg[:maxErrorBytes] + "..."
+	if len(msg) > max {
+		msg = msg[:max] + "..."
 	}
-	dl.Metadata[bus.MetaDeadLetterError] = msg
-	dl.Metadata[bus.MetaDeadLetterAttempts] = strconv.Itoa(attempts)
-	dl.Metadata[bus.MetaDeadLetterTopic] = topic
+	md[bus.MetaDeadLetterError] = strings.ToValidUTF8(msg, "\ufffd")
+	md[bus.MetaDeadLetterAttempts] = strconv.Itoa(attempts)
+	md[bus.MetaDeadLetterTopic] = topic
 	if group != "" {
-		dl.Metadata[bus.MetaDeadLetterGroup] = group
+		md[bus.MetaDeadLetterGroup] = group
 	}
-	dl.Metadata[bus.MetaDeadLetterTime] = time.Now().UTC().Format(time.RFC3339Nano)
-	return dl
+	md[bus.MetaDeadLetterTime] = time.Now().UTC().Format(time.RFC3339Nano)
 }
 
 // Logger returns l, or bus.DiscardLogger when l is nil.
