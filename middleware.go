@@ -73,7 +73,9 @@ func (m *middlewareSubscriber) Subscribe(ctx context.Context, topic string, h Ha
 
 // Shutdown shuts the wrapped Subscriber down, bounded by ctx when it
 // implements Shutdowner.
-func (m *middlewareSubscriber) Shutdown(ctx context.Context) error { return Shutdown(ctx, m.Subscriber) }
+func (m *middlewareSubscriber) Shutdown(ctx context.Context) error {
+	return Shutdown(ctx, m.Subscriber)
+}
 
 // Capabilities reports the wrapped Subscriber's capabilities (the zero
 // value when it reports none).
