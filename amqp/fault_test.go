@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
 	"github.com/busline/bus"
 	"github.com/busline/bus/amqp"
 )
@@ -127,6 +129,12 @@ func testCuts(t *testing.T, query string) {
 		mu.Lock()
 		if seen[m.ID] > 0 && !m.Delivery.Redelivered {
 			unflagged = append(unflagged, m.ID)
+			var d amqp091.Delivery
+			m.As(&d)
+			if len(unflagged) < 4 {
+				t.Logf("duplicate %s unflagged: broker's redelivered %v, delivery tag %d, headers %v",
+					m.ID, d.Redelivered, d.DeliveryTag, d.Headers)
+			}
 		}
 		if seen[m.ID] == 0 {
 			consumed.Add(1)
@@ -162,6 +170,7 @@ func testCuts(t *testing.T, query string) {
 					if err = pub.Publish(ctxT(t), topic, ms...); err == nil {
 						break
 					}
+					t.Logf("publish failed, retrying with the same IDs: %v", err)
 				}
 				if err != nil {
 					errs <- err
