@@ -121,6 +121,14 @@ type Config struct {
 	// also the grace handlers get when Subscribe's ctx ends
 	// (URL "handler_grace"). Default: 5s.
 	HandlerGrace time.Duration
+	// MaxUncommitted caps the messages of one partition that a
+	// subscription has read but not committed: reading the partition
+	// pauses at the cap and resumes as offsets are committed. It bounds
+	// what a crash sends to the next owner again, and how far reading runs
+	// ahead of a slow or retrying message. A broadcast subscriber, which
+	// commits nothing, counts from the oldest message not yet handled
+	// (URL "max_uncommitted"). Default: 10000.
+	MaxUncommitted int
 	// CommitInterval is the most time between a handler finishing and its
 	// offset being committed (URL "commit_interval"). Default: 100ms.
 	CommitInterval time.Duration
@@ -198,6 +206,7 @@ func parseURL(u *url.URL) (Config, error) {
 	p.Duration("heartbeat_interval", &cfg.HeartbeatInterval)
 	p.Duration("rebalance_timeout", &cfg.RebalanceTimeout)
 	p.Duration("handler_grace", &cfg.HandlerGrace)
+	p.Int("max_uncommitted", &cfg.MaxUncommitted, 1)
 	p.Duration("commit_interval", &cfg.CommitInterval)
 	p.Duration("max_wait", &cfg.MaxWait)
 	p.Int("fetch_max_bytes", &cfg.FetchMaxBytes, 1)
@@ -233,6 +242,7 @@ func (c Config) withDefaults() Config {
 	c.HeartbeatInterval = cmp.Or(c.HeartbeatInterval, defaultHeartbeatInterval)
 	c.RebalanceTimeout = cmp.Or(c.RebalanceTimeout, defaultRebalanceTimeout)
 	c.HandlerGrace = cmp.Or(c.HandlerGrace, defaultHandlerGrace)
+	c.MaxUncommitted = cmp.Or(c.MaxUncommitted, 10000)
 	c.CommitInterval = cmp.Or(c.CommitInterval, 100*time.Millisecond)
 	c.MaxWait = cmp.Or(c.MaxWait, 250*time.Millisecond)
 	c.FetchMaxBytes = cmp.Or(c.FetchMaxBytes, 10<<20)
@@ -265,8 +275,8 @@ func (c Config) validate() error {
 	if c.HeartbeatInterval != 0 && c.SessionTimeout != 0 && c.HeartbeatInterval >= c.SessionTimeout {
 		return fmt.Errorf("kafka: %w: heartbeat_interval %v must be below session_timeout %v", bus.ErrInvalid, c.HeartbeatInterval, c.SessionTimeout)
 	}
-	if c.HandlerGrace < 0 {
-		return fmt.Errorf("kafka: %w: handler_grace cannot be negative", bus.ErrInvalid)
+	if c.HandlerGrace < 0 || c.MaxUncommitted < 0 {
+		return fmt.Errorf("kafka: %w: handler_grace and max_uncommitted cannot be negative", bus.ErrInvalid)
 	}
 	// A member notices a rebalance within a heartbeat, lets its handlers
 	// go on for the grace, and must have rejoined before the coordinator

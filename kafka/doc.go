@@ -18,10 +18,12 @@
 //	kafka://broker-1:9092,broker-2:9092/?create_topics=true&batch_timeout=2ms
 //	kafka://svc:secret@broker:9093/?sasl=scram-sha-512&tls_ca_file=/etc/kafka/ca.pem
 //
-// handler_grace (default 5s) bounds what a slow handler can hold up (see
-// Delivery Semantics): it is how long handlers may go on once their
-// partitions are revoked or Subscribe's ctx ended. handler_grace plus
-// heartbeat_interval must be below rebalance_timeout (default 30s).
+// Two parameters bound what a slow handler can hold up (see Delivery
+// Semantics): max_uncommitted (default 10000) caps the messages of a
+// partition read and not yet committed, and handler_grace (default 5s)
+// is how long handlers may go on once their partitions are revoked or
+// Subscribe's ctx ended. handler_grace plus heartbeat_interval must be
+// below rebalance_timeout (default 30s).
 //
 // Topics are never created by surprise: Publish and Subscribe fail with an
 // error wrapping bus.ErrNotFound for a missing topic unless
@@ -76,6 +78,16 @@
 // delivered with their value as Body and their position as ID,
 // "<topic>/<partition>/<offset>": the same on every delivery, so it serves
 // as an idempotency key.
+//
+// Reading a partition runs ahead of what is committed by at most
+// max_uncommitted messages (default 10000); at the cap it pauses, and it
+// resumes as offsets are committed. A slow, retrying or stuck message
+// therefore lets at most that many later messages of its partition be
+// read, and a crash leaves at most that many of each partition to be
+// handled again. (kafka-go's reader also fetches up to 100 messages, at
+// most max_uncommitted, ahead into memory; they are not handed out before
+// there is room.) A broadcast subscriber, which commits nothing, counts
+// from the oldest message of the partition not yet handled.
 //
 // On a rebalance, a member stops reading its partitions, lets running
 // handlers finish for up to handler_grace (default 5s; a handler waiting

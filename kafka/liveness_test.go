@@ -13,6 +13,67 @@ import (
 	"github.com/busline/bus"
 )
 
+// While the first message of a partition is held by its handler, reading
+// goes on for at most MaxUncommitted messages, then pauses until it is
+// released: nothing past it can be committed.
+func TestMaxUncommittedPausesReading(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"group", "broadcast"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			const limit, others = 10, 100
+			cfg := testConfig(brokers(t))
+			cfg.MaxUncommitted = limit
+			topic := newTopic(t, cfg, 1)
+			pub := newTestPublisher(t, cfg)
+			release := make(chan struct{})
+			var releaseOnce sync.Once
+			t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+			var slowDone atomic.Bool
+			var othersDone atomic.Int32
+			h := func(ctx context.Context, m *bus.Message) error {
+				if m.Key == "slow" {
+					select {
+					case <-release:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+					slowDone.Store(true)
+					return nil
+				}
+				othersDone.Add(1)
+				return nil
+			}
+			sub := newTestSubscriber(t, cfg)
+			opts := []bus.SubscribeOption{bus.Concurrency(4)}
+			if mode == "group" {
+				opts = append(opts, bus.Group(topic))
+			}
+			subscribe(t, sub, topic, h, opts...)
+			msgs := []*bus.Message{{Key: "slow", Body: []byte("x")}}
+			for i := range others {
+				msgs = append(msgs, &bus.Message{Key: fmt.Sprint("other-", i), Body: []byte("x")})
+			}
+			publishCtx(t, pub, topic, msgs)
+
+			// Reading parks with the held message and limit-1 others read:
+			// none of them can be committed before the held one, so it
+			// stays parked until the release.
+			waitFor(t, 30*time.Second, "reading to pause at the cap", func() bool {
+				n := othersDone.Load()
+				return sub.parked.Load() > 0 && n >= limit-1 || n > limit-1
+			})
+			if n := othersDone.Load(); n != limit-1 {
+				t.Fatalf("%d messages handled behind the held one, want %d (max_uncommitted %d)", n, limit-1, limit)
+			}
+			releaseOnce.Do(func() { close(release) })
+			waitFor(t, 30*time.Second, "every message handled after the release", func() bool {
+				return slowDone.Load() && othersDone.Load() >= others
+			})
+		})
+	}
+}
+
 // Members join one group one after another while every earlier member's
 // handler holds a message and waits on its context. Each join costs about
 // handler_grace: the earlier members cancel their handlers after it and

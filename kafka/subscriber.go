@@ -27,6 +27,10 @@ type Subscriber struct {
 	c     *conn
 	state *lifecycle.State
 	dlq   *Publisher // publishes dead letters
+
+	// parked counts the times a partition's reading paused at
+	// MaxUncommitted (the tests watch it).
+	parked atomic.Int64
 }
 
 var (
@@ -161,7 +165,7 @@ func (sub *subscription) broadcast(ctx context.Context, parts []int) error {
 	reading := map[int]bool{}
 	read := func(p int, start int64) {
 		reading[p] = true
-		pt := newPartition(p, start, false)
+		pt := newPartition(p, start, false, false, sub.s.c.cfg.MaxUncommitted)
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
@@ -293,7 +297,7 @@ func (sub *subscription) runGeneration(ctx context.Context, gen *kafkago.Generat
 		if r, ok := resolved[pa.ID]; ok {
 			off = r
 		}
-		pt := newPartition(pa.ID, off, off >= 0)
+		pt := newPartition(pa.ID, off, off >= 0, true, sub.s.c.cfg.MaxUncommitted)
 		g.parts = append(g.parts, pt)
 		readers.Add(1)
 		gen.Start(func(gctx context.Context) {
@@ -443,7 +447,8 @@ func (sub *subscription) consume(ctx context.Context, pt *partition, sess *subru
 }
 
 // read reads pt from offset from and hands its messages to sess's pool
-// until ctx ends or a message is abandoned.
+// until ctx ends or a message is abandoned. It pauses while MaxUncommitted
+// messages of pt are read and not committed.
 func (sub *subscription) read(ctx context.Context, pt *partition, from int64, sess *subrun.Session, signal func()) {
 	c := sub.s.c
 	sctx, cancel := context.WithCancel(ctx)
@@ -453,6 +458,7 @@ func (sub *subscription) read(ctx context.Context, pt *partition, from int64, se
 		Topic:          sub.topic,
 		Partition:      pt.id,
 		Dialer:         c.dialer(),
+		QueueCapacity:  min(c.cfg.MaxUncommitted, 100), // fetched ahead, not yet read
 		MinBytes:       1,
 		MaxBytes:       c.cfg.FetchMaxBytes,
 		MaxWait:        c.cfg.MaxWait,
@@ -470,11 +476,15 @@ func (sub *subscription) read(ctx context.Context, pt *partition, from int64, se
 	runner.Stop = sctx.Done()
 	hw := sub.highWater(pt.id)
 	hctx := sess.Ctx
+	parked := func() { sub.s.parked.Add(1) }
 	// Set once a message is abandoned: the messages read after it are left
 	// unhandled too (they are read again after it), so that no later
 	// message of its key is handled before it.
 	var stalled atomic.Bool
 	for {
+		if !pt.waitRoom(sctx.Done(), parked) {
+			return
+		}
 		km, err := r.FetchMessage(sctx)
 		if err != nil {
 			if sctx.Err() != nil {
