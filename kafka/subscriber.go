@@ -227,13 +227,7 @@ func (sub *subscription) group(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kafka: subscribe to %q: %w: group: %w", sub.topic, bus.ErrInvalid, err)
 	}
-	defer func() {
-		// Close ends the running generation (its partitions drain, for a
-		// bounded time, and commit) and then leaves the group.
-		if err := cg.Close(); err != nil {
-			sub.log.Warn("kafka: leaving the group failed", "error", err)
-		}
-	}()
+	defer sub.leave(cg)
 	ready := false
 	for {
 		gen, err := cg.Next(ctx)
@@ -254,6 +248,38 @@ func (sub *subscription) group(ctx context.Context) error {
 		}
 		ready = true
 		sub.ready()
+	}
+}
+
+// leaveWait bounds leaving the group once the handlers' time is over:
+// kafka-go's Close also waits for a JoinGroup request in flight, which the
+// coordinator may hold for up to rebalance_timeout.
+const leaveWait = 2 * time.Second
+
+// leave closes cg: it ends the running generation (its partitions drain,
+// for a bounded time, and commit) and then leaves the group. It waits for
+// that until the handlers' context ends (the grace after Subscribe's ctx
+// ended, or the Shutdown deadline) and leaveWait more; then it lets the
+// rest finish on its own, within rebalance_timeout.
+func (sub *subscription) leave(cg *kafkago.ConsumerGroup) {
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		if err := cg.Close(); err != nil {
+			sub.log.Warn("kafka: leaving the group failed", "error", err)
+		}
+	}()
+	select {
+	case <-closed:
+		return
+	case <-sub.run.Handlers.Done():
+	}
+	t := time.NewTimer(leaveWait)
+	defer t.Stop()
+	select {
+	case <-closed:
+	case <-t.C:
+		sub.log.Warn("kafka: still leaving the group; not waiting for it", "waited", leaveWait)
 	}
 }
 
