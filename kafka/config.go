@@ -110,9 +110,25 @@ type Config struct {
 	// (URL "heartbeat_interval"). Default: 3s.
 	HeartbeatInterval time.Duration
 	// RebalanceTimeout is how long the coordinator waits for every member
-	// to rejoin during a rebalance; members finish their running handlers
-	// within it (URL "rebalance_timeout"). Default: 30s.
+	// to rejoin during a rebalance (URL "rebalance_timeout"). A member
+	// rejoins after HandlerGrace at most, so HandlerGrace plus
+	// HeartbeatInterval must be below it. Default: 30s.
 	RebalanceTimeout time.Duration
+	// HandlerGrace is how long handlers still running on partitions a
+	// rebalance takes away may go on; then their contexts are cancelled,
+	// what they did not finish is left uncommitted for the partition's
+	// next owner, and the member rejoins without waiting for them. It is
+	// also the grace handlers get when Subscribe's ctx ends
+	// (URL "handler_grace"). Default: 5s.
+	HandlerGrace time.Duration
+	// MaxUncommitted caps the messages of one partition that a
+	// subscription has read but not committed: reading the partition
+	// pauses at the cap and resumes as offsets are committed. It bounds
+	// what a crash sends to the next owner again, and how far reading runs
+	// ahead of a slow or retrying message. A broadcast subscriber, which
+	// commits nothing, counts from the oldest message not yet handled
+	// (URL "max_uncommitted"). Default: 10000.
+	MaxUncommitted int
 	// CommitInterval is the most time between a handler finishing and its
 	// offset being committed (URL "commit_interval"). Default: 100ms.
 	CommitInterval time.Duration
@@ -189,6 +205,8 @@ func parseURL(u *url.URL) (Config, error) {
 	p.Duration("session_timeout", &cfg.SessionTimeout)
 	p.Duration("heartbeat_interval", &cfg.HeartbeatInterval)
 	p.Duration("rebalance_timeout", &cfg.RebalanceTimeout)
+	p.Duration("handler_grace", &cfg.HandlerGrace)
+	p.Int("max_uncommitted", &cfg.MaxUncommitted, 1)
 	p.Duration("commit_interval", &cfg.CommitInterval)
 	p.Duration("max_wait", &cfg.MaxWait)
 	p.Int("fetch_max_bytes", &cfg.FetchMaxBytes, 1)
@@ -197,6 +215,13 @@ func parseURL(u *url.URL) (Config, error) {
 	}
 	return cfg, cfg.validate()
 }
+
+// Defaults that validate compares against when a field is left zero.
+const (
+	defaultHeartbeatInterval = 3 * time.Second
+	defaultRebalanceTimeout  = 30 * time.Second
+	defaultHandlerGrace      = 5 * time.Second
+)
 
 // withDefaults returns cfg with every zero field set to its default.
 func (c Config) withDefaults() Config {
@@ -214,8 +239,10 @@ func (c Config) withDefaults() Config {
 	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, 1<<20)
 	c.WriteTimeout = cmp.Or(c.WriteTimeout, 10*time.Second)
 	c.SessionTimeout = cmp.Or(c.SessionTimeout, 30*time.Second)
-	c.HeartbeatInterval = cmp.Or(c.HeartbeatInterval, 3*time.Second)
-	c.RebalanceTimeout = cmp.Or(c.RebalanceTimeout, 30*time.Second)
+	c.HeartbeatInterval = cmp.Or(c.HeartbeatInterval, defaultHeartbeatInterval)
+	c.RebalanceTimeout = cmp.Or(c.RebalanceTimeout, defaultRebalanceTimeout)
+	c.HandlerGrace = cmp.Or(c.HandlerGrace, defaultHandlerGrace)
+	c.MaxUncommitted = cmp.Or(c.MaxUncommitted, 10000)
 	c.CommitInterval = cmp.Or(c.CommitInterval, 100*time.Millisecond)
 	c.MaxWait = cmp.Or(c.MaxWait, 250*time.Millisecond)
 	c.FetchMaxBytes = cmp.Or(c.FetchMaxBytes, 10<<20)
@@ -247,6 +274,18 @@ func (c Config) validate() error {
 	}
 	if c.HeartbeatInterval != 0 && c.SessionTimeout != 0 && c.HeartbeatInterval >= c.SessionTimeout {
 		return fmt.Errorf("kafka: %w: heartbeat_interval %v must be below session_timeout %v", bus.ErrInvalid, c.HeartbeatInterval, c.SessionTimeout)
+	}
+	if c.HandlerGrace < 0 || c.MaxUncommitted < 0 {
+		return fmt.Errorf("kafka: %w: handler_grace and max_uncommitted cannot be negative", bus.ErrInvalid)
+	}
+	// A member notices a rebalance within a heartbeat, lets its handlers
+	// go on for the grace, and must have rejoined before the coordinator
+	// gives up on it.
+	grace := cmp.Or(c.HandlerGrace, defaultHandlerGrace)
+	hb := cmp.Or(c.HeartbeatInterval, defaultHeartbeatInterval)
+	if rt := cmp.Or(c.RebalanceTimeout, defaultRebalanceTimeout); grace+hb >= rt {
+		return fmt.Errorf("kafka: %w: handler_grace %v plus heartbeat_interval %v must be below rebalance_timeout %v",
+			bus.ErrInvalid, grace, hb, rt)
 	}
 	return nil
 }

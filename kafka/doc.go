@@ -18,6 +18,13 @@
 //	kafka://broker-1:9092,broker-2:9092/?create_topics=true&batch_timeout=2ms
 //	kafka://svc:secret@broker:9093/?sasl=scram-sha-512&tls_ca_file=/etc/kafka/ca.pem
 //
+// Two parameters bound what a slow handler can hold up (see Delivery
+// Semantics): max_uncommitted (default 10000) caps the messages of a
+// partition read and not yet committed, and handler_grace (default 5s)
+// is how long handlers may go on once their partitions are revoked or
+// Subscribe's ctx ended. handler_grace plus heartbeat_interval must be
+// below rebalance_timeout (default 30s).
+//
 // Topics are never created by surprise: Publish and Subscribe fail with an
 // error wrapping bus.ErrNotFound for a missing topic unless
 // create_topics=true, and CreateTopic creates one explicitly.
@@ -87,22 +94,41 @@
 // "<topic>/<partition>/<offset>": the same on every delivery, so it serves
 // as an idempotency key.
 //
+// Reading a partition runs ahead of what is committed by at most
+// max_uncommitted messages (default 10000); at the cap it pauses, and it
+// resumes as offsets are committed. A slow, retrying or stuck message
+// therefore lets at most that many later messages of its partition be
+// read, and a crash leaves at most that many of each partition to be
+// handled again. (kafka-go's reader also fetches up to 100 messages, at
+// most max_uncommitted, ahead into memory; they are not handed out before
+// there is room.) A broadcast subscriber, which commits nothing, counts
+// from the oldest message of the partition not yet handled.
+//
 // On a rebalance, a member stops reading its partitions, lets running
-// handlers finish (a handler waiting to retry gives up its message
-// instead), commits what finished, and only then rejoins: it never commits
-// for a partition after the generation that owned it ended, and the next
-// owner starts from the last committed offset. A member that dies leaves
-// its uncommitted messages to be handled again by the member that takes
-// over its partitions after session_timeout. Delivery.Redelivered is set
-// when this subscription handed the same offset to a handler before (a
-// message read again after one before it was left unsettled, or a
-// partition that came back to this member after a rebalance). Kafka does
-// not say whether another member or an earlier process read an offset, so
-// such messages are not flagged, and Delivery.DeliveryCount is 0: handlers
-// must be idempotent. Close and Shutdown drain the
-// same way and leave the group. OnReady is called once the member holds its
-// first assignment, or, for a broadcast subscriber, once its start offsets
-// are fixed: a message published after OnReady is received.
+// handlers finish for up to handler_grace (default 5s; a handler waiting
+// to retry gives up its message at once), then cancels the contexts of
+// the handlers still running, commits what finished and rejoins without
+// waiting for them: a member joining the group holds the others up for
+// about heartbeat_interval plus handler_grace, never rebalance_timeout.
+// What did not finish is left uncommitted, and the partition's next owner
+// handles it again. A member never commits for a partition after the
+// generation that owned it ended: a handler that ignores its context and
+// returns later changes nothing, and the next owner starts from the last
+// committed offset. A member that dies leaves its uncommitted messages to
+// be handled again by the member that takes over its partitions after
+// session_timeout. Delivery.Redelivered is set when this subscription
+// handed the same offset to a handler before (a message read again after
+// one before it was left unsettled, or a partition that came back to this
+// member after a rebalance). Kafka does not say whether another member or
+// an earlier process read an offset, so such messages are not flagged, and
+// Delivery.DeliveryCount is 0: handlers must be idempotent. When
+// Subscribe's ctx ends, its handlers get handler_grace too, and Subscribe
+// returns once they finished or the grace ran out, even while a handler
+// ignores its context. Close and Shutdown drain the same way, but wait for
+// handlers until their own deadline, and leave the group. OnReady is
+// called once the member holds its first assignment, or, for a broadcast
+// subscriber, once its start offsets are fixed: a message published after
+// OnReady is received.
 //
 // # As
 //

@@ -33,12 +33,19 @@ func TestParseURL(t *testing.T) {
 		{"kafka://h:9092/?sasl=gssapi", "sasl"},
 		{"kafka://h:9092/orders", "path"},
 		{"kafka://h:9092/?heartbeat_interval=10s&session_timeout=6s", "heartbeat_interval"},
+		{"kafka://h:9092/?handler_grace=28s", "handler_grace 28s plus heartbeat_interval 3s must be below rebalance_timeout 30s"},
+		{"kafka://h:9092/?handler_grace=5s&rebalance_timeout=6s&heartbeat_interval=1s", "rebalance_timeout"},
+		{"kafka://h:9092/?max_uncommitted=0", "max_uncommitted"},
 		{"amqp://h:9092/", "scheme"},
 	} {
 		_, err := ParseURL(tc.url)
 		if !errors.Is(err, bus.ErrInvalid) || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "kafka: ") {
 			t.Errorf("ParseURL(%q) = %v, want ErrInvalid mentioning %q", tc.url, err, tc.want)
 		}
+	}
+	cfg, err = ParseURL("kafka://h:9092/?handler_grace=2s&max_uncommitted=500")
+	if err != nil || cfg.HandlerGrace != 2*time.Second || cfg.MaxUncommitted != 500 {
+		t.Errorf("handler_grace and max_uncommitted: %+v, %v", cfg, err)
 	}
 	if _, err := bus.OpenPublisher(context.Background(), "kafka://u:hunter2@h:9092/?nope=1"); err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("OpenPublisher with a bad param: %v", err)

@@ -2,19 +2,25 @@ package kafka
 
 import "sync"
 
-// partition tracks the messages of one partition read in one generation:
-// which are in flight and which have finished, so that the commit position
-// only ever advances over a contiguous run of finished offsets.
+// partition tracks the messages of one partition read in one generation
+// (or by one broadcast subscription): which are in flight, which have
+// finished and which are committed, so that the commit position only ever
+// advances over a contiguous run of finished offsets, and reading pauses
+// while max messages are read and not committed.
 type partition struct {
-	id    int
-	start int64 // where reading starts (an offset, or kafka-go's FirstOffset/LastOffset)
+	id      int
+	start   int64 // where reading starts (an offset, or kafka-go's FirstOffset/LastOffset)
+	commits bool  // false: nothing is committed (broadcast); a finished message leaves at once
+	max     int   // most messages read and not committed
 
 	inflight sync.WaitGroup // jobs submitted and not finished
 
 	mu   sync.Mutex
-	q    []*entry // read and not yet contiguous-finished, in offset order
+	q    []*entry // read and not yet committed, in offset order
+	fin  int      // q[:fin] have finished: the contiguous finished run
 	pos  int64    // offset after the last contiguous finished one; -1: none
 	done int64    // the last position committed; -1: none
+	room chan struct{}
 }
 
 type entry struct {
@@ -23,9 +29,12 @@ type entry struct {
 }
 
 // newPartition starts tracking partition id from offset start; committed
-// says start is already the group's committed position.
-func newPartition(id int, start int64, committed bool) *partition {
-	p := &partition{id: id, start: start, pos: -1, done: -1}
+// says start is already the group's committed position, commits that the
+// subscription commits offsets (a group member), and limit caps the
+// messages read and not committed.
+func newPartition(id int, start int64, committed, commits bool, limit int) *partition {
+	p := &partition{id: id, start: start, commits: commits, max: max(limit, 1), pos: -1, done: -1,
+		room: make(chan struct{}, 1)}
 	if start >= 0 {
 		p.pos = start
 		if committed {
@@ -33,6 +42,30 @@ func newPartition(id int, start int64, committed bool) *partition {
 		}
 	}
 	return p
+}
+
+// waitRoom waits until fewer than max messages are read and not committed,
+// or done is closed; it reports whether there is room, and calls parked
+// (when not nil) each time it has to wait. Only the partition's one reader
+// adds messages, so the room it saw stays until it reads.
+func (p *partition) waitRoom(done <-chan struct{}, parked func()) bool {
+	for {
+		p.mu.Lock()
+		n := len(p.q)
+		p.mu.Unlock()
+		if n < p.max {
+			return true
+		}
+		if parked != nil {
+			parked()
+		}
+		// room is sent to whenever messages leave q, after they left.
+		select {
+		case <-p.room:
+		case <-done:
+			return false
+		}
+	}
 }
 
 // add records that the message at off was read and is about to be handled.
@@ -45,20 +78,17 @@ func (p *partition) add(off int64) *entry {
 }
 
 // finish marks e handled (or dead-lettered) and advances the position over
-// the finished prefix.
+// the finished run.
 func (p *partition) finish(e *entry) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e.finished = true
-	i := 0
-	for i < len(p.q) && p.q[i].finished {
-		p.pos = p.q[i].off + 1
-		i++
+	for p.fin < len(p.q) && p.q[p.fin].finished {
+		p.pos = p.q[p.fin].off + 1
+		p.fin++
 	}
-	if i > 0 {
-		n := copy(p.q, p.q[i:])
-		clear(p.q[n:])
-		p.q = p.q[:n]
+	if !p.commits {
+		p.drop(p.pos)
 	}
 }
 
@@ -73,10 +103,30 @@ func (p *partition) toCommit() (int64, bool) {
 // committed records that pos was committed.
 func (p *partition) committed(pos int64) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if pos > p.done {
 		p.done = pos
 	}
-	p.mu.Unlock()
+	p.drop(pos)
+}
+
+// drop forgets the finished messages below pos and tells a reader waiting
+// for room. p.mu is held.
+func (p *partition) drop(pos int64) {
+	k := 0
+	for k < p.fin && p.q[k].off < pos {
+		k++
+	}
+	if k == 0 {
+		return
+	}
+	clear(p.q[:k])
+	p.q = p.q[k:]
+	p.fin -= k
+	select {
+	case p.room <- struct{}{}:
+	default:
+	}
 }
 
 // restart forgets the messages read after the first unfinished one and
@@ -86,11 +136,12 @@ func (p *partition) restart() int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	from := p.pos
-	if len(p.q) > 0 {
-		from = p.q[0].off
+	if p.fin < len(p.q) {
+		from = p.q[p.fin].off
 		p.pos = from
+		clear(p.q[p.fin:])
+		p.q = p.q[:p.fin]
 	}
-	p.q = nil
 	if from < 0 {
 		from = p.start
 	}

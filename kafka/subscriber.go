@@ -27,6 +27,10 @@ type Subscriber struct {
 	c     *conn
 	state *lifecycle.State
 	dlq   *Publisher // publishes dead letters
+
+	// parked counts the times a partition's reading paused at
+	// MaxUncommitted (the tests watch it).
+	parked atomic.Int64
 }
 
 var (
@@ -62,8 +66,8 @@ func NewSubscriber(ctx context.Context, cfg Config) (*Subscriber, error) {
 // the end, joining no group, and calls OnReady once its start offsets are
 // fixed.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler, opts ...bus.SubscribeOption) error {
-	run, err := subrun.Begin(ctx, subrun.Params{Pkg: "kafka", Life: s.state, Logger: s.c.cfg.Logger, DeadLetter: s.deadLetter},
-		topic, h, opts)
+	run, err := subrun.Begin(ctx, subrun.Params{Pkg: "kafka", Life: s.state, Logger: s.c.cfg.Logger, DeadLetter: s.deadLetter,
+		Grace: s.c.cfg.HandlerGrace}, topic, h, opts)
 	if err != nil {
 		return err
 	}
@@ -146,16 +150,26 @@ func (sub *subscription) broadcast(ctx context.Context, parts []int) error {
 		}
 		return fmt.Errorf("kafka: subscribe to %q: %w", sub.topic, err)
 	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	// One session for every partition: its handlers are let go of when
+	// the subscription ends.
+	sess := sub.run.NewSession()
+	var readers sync.WaitGroup
+	defer func() {
+		// The readers return once ctx ends, without waiting for handlers;
+		// the handlers get until the session's context ends (the grace
+		// after Subscribe's ctx, or the Shutdown deadline).
+		readers.Wait()
+		sess.Wait(nil)
+		sess.End()
+	}()
 	reading := map[int]bool{}
 	read := func(p int, start int64) {
 		reading[p] = true
-		pt := newPartition(p, start, false)
-		wg.Add(1)
+		pt := newPartition(p, start, false, false, sub.s.c.cfg.MaxUncommitted)
+		readers.Add(1)
 		go func() {
-			defer wg.Done()
-			sub.consume(ctx, pt, nil)
+			defer readers.Done()
+			sub.consume(ctx, pt, sess, nil)
 		}()
 	}
 	for _, p := range parts {
@@ -213,13 +227,7 @@ func (sub *subscription) group(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kafka: subscribe to %q: %w: group: %w", sub.topic, bus.ErrInvalid, err)
 	}
-	defer func() {
-		// Close ends the running generation (its partitions drain and
-		// commit) and then leaves the group.
-		if err := cg.Close(); err != nil {
-			sub.log.Warn("kafka: leaving the group failed", "error", err)
-		}
-	}()
+	defer sub.leave(cg)
 	ready := false
 	for {
 		gen, err := cg.Next(ctx)
@@ -243,10 +251,45 @@ func (sub *subscription) group(ctx context.Context) error {
 	}
 }
 
-// runGeneration starts the partition consumers and the committer of one
+// leaveWait bounds leaving the group once the handlers' time is over:
+// kafka-go's Close also waits for a JoinGroup request in flight, which the
+// coordinator may hold for up to rebalance_timeout.
+const leaveWait = 2 * time.Second
+
+// leave closes cg: it ends the running generation (its partitions drain,
+// for a bounded time, and commit) and then leaves the group. It waits for
+// that until the handlers' context ends (the grace after Subscribe's ctx
+// ended, or the Shutdown deadline) and leaveWait more; then it lets the
+// rest finish on its own, within rebalance_timeout.
+func (sub *subscription) leave(cg *kafkago.ConsumerGroup) {
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		if err := cg.Close(); err != nil {
+			sub.log.Warn("kafka: leaving the group failed", "error", err)
+		}
+	}()
+	select {
+	case <-closed:
+		return
+	case <-sub.run.Handlers.Done():
+	}
+	t := time.NewTimer(leaveWait)
+	defer t.Stop()
+	select {
+	case <-closed:
+	case <-t.C:
+		sub.log.Warn("kafka: still leaving the group; not waiting for it", "waited", leaveWait)
+	}
+}
+
+// runGeneration starts the partition readers and the committer of one
 // generation. They run until the generation ends; kafka-go waits for them
 // before joining the next one, so a partition's last commit of this
-// generation happens before any other member can read it.
+// generation happens before any other member can read it. The
+// generation's handlers run in a session of their own: when the
+// generation ends they get HandlerGrace to finish, then their contexts are
+// cancelled and the member rejoins without them.
 func (sub *subscription) runGeneration(ctx context.Context, gen *kafkago.Generation) error {
 	assigned := gen.Assignments[sub.topic]
 	var latest []int
@@ -273,27 +316,27 @@ func (sub *subscription) runGeneration(ctx context.Context, gen *kafkago.Generat
 			return fmt.Errorf("commit the start offsets: %w", err)
 		}
 	}
-	cm := &committer{sub: sub, gen: gen, kick: make(chan struct{}, 1)}
-	var wg sync.WaitGroup
+	g := &generation{sub: sub, gen: gen, sess: sub.run.NewSession(), kick: make(chan struct{}, 1)}
+	var readers sync.WaitGroup
 	for _, pa := range assigned {
 		off := pa.Offset
 		if r, ok := resolved[pa.ID]; ok {
 			off = r
 		}
-		pt := newPartition(pa.ID, off, off >= 0)
-		cm.parts = append(cm.parts, pt)
-		wg.Add(1)
+		pt := newPartition(pa.ID, off, off >= 0, true, sub.s.c.cfg.MaxUncommitted)
+		g.parts = append(g.parts, pt)
+		readers.Add(1)
 		gen.Start(func(gctx context.Context) {
-			defer wg.Done()
+			defer readers.Done()
 			mctx, done := mergeDone(gctx, ctx)
 			defer done()
-			sub.consume(mctx, pt, cm.signal)
+			sub.consume(mctx, pt, g.sess, g.signal)
 		})
 	}
 	gen.Start(func(gctx context.Context) {
 		mctx, done := mergeDone(gctx, ctx)
 		defer done()
-		cm.run(mctx, &wg)
+		g.run(mctx, &readers)
 	})
 	return nil
 }
@@ -307,34 +350,38 @@ func mergeDone(a, b context.Context) (context.Context, func()) {
 	return ctx, func() { stop(); cancel() }
 }
 
-// committer commits a generation's finished offsets: soon after handlers
-// finish (at most CommitInterval apart), and a last time once every
-// partition consumer of the generation has drained.
-type committer struct {
+// generation is what one consumer group generation holds: its
+// partitions, the session its handlers run in, and its committer. Only the
+// committer's goroutine commits, and only until the generation ends.
+type generation struct {
 	sub   *subscription
 	gen   *kafkago.Generation
+	sess  *subrun.Session
 	parts []*partition
 	kick  chan struct{}
 }
 
-func (cm *committer) signal() {
+func (g *generation) signal() {
 	select {
-	case cm.kick <- struct{}{}:
+	case g.kick <- struct{}{}:
 	default:
 	}
 }
 
-func (cm *committer) run(ctx context.Context, consumers *sync.WaitGroup) {
-	interval := cm.sub.s.c.cfg.CommitInterval
+// run commits the generation's finished offsets soon after handlers finish
+// (at most CommitInterval apart) until ctx ends, then ends the generation.
+func (g *generation) run(ctx context.Context, readers *sync.WaitGroup) {
+	interval := g.sub.s.c.cfg.CommitInterval
 	for {
 		select {
 		case <-ctx.Done():
-			consumers.Wait()
-			cm.commit()
+			g.end(readers)
 			return
-		case <-cm.kick:
+		case <-g.kick:
 		}
-		cm.commit()
+		if !g.commit() {
+			g.signal() // try again after the interval
+		}
 		t := time.NewTimer(interval)
 		select {
 		case <-ctx.Done():
@@ -344,42 +391,69 @@ func (cm *committer) run(ctx context.Context, consumers *sync.WaitGroup) {
 	}
 }
 
-func (cm *committer) commit() {
+// end waits for the readers (they stop at once), then for the handlers:
+// on a rebalance for HandlerGrace, when the subscription stops until the
+// session's context ends (the grace after Subscribe's ctx ended, or the
+// Shutdown deadline). It then cancels the handlers still running, commits
+// what finished and returns, which lets kafka-go rejoin or leave the
+// group. The messages of handlers still running are left uncommitted, for
+// the partition's next owner; whatever they do later is never committed.
+func (g *generation) end(readers *sync.WaitGroup) {
+	readers.Wait()
+	var grace chan struct{} // nil: no grace of its own
+	if g.sub.run.Work.Err() == nil {
+		grace = make(chan struct{})
+		t := time.AfterFunc(g.sub.s.c.cfg.HandlerGrace, func() { close(grace) })
+		defer t.Stop()
+	}
+	if !g.sess.Wait(grace) {
+		g.sub.log.Warn("kafka: handlers still running when the generation ended; cancelled, their messages left for the next owner",
+			"generation", g.gen.ID)
+	}
+	g.sess.End()
+	g.commit()
+}
+
+// commit commits the partitions' finished offsets; it reports false when
+// the commit failed.
+func (g *generation) commit() bool {
 	offs := map[int]int64{}
-	for _, pt := range cm.parts {
+	for _, pt := range g.parts {
 		if pos, ok := pt.toCommit(); ok {
 			offs[pt.id] = pos
 		}
 	}
 	if len(offs) == 0 {
-		return
+		return true
 	}
-	if err := cm.gen.CommitOffsets(map[string]map[int]int64{cm.sub.topic: offs}); err != nil {
-		// Left uncommitted: the messages are handled again by whoever
-		// reads the partition next (at-least-once).
-		cm.sub.log.Warn("kafka: commit failed", "generation", cm.gen.ID, "offsets", offs, "error", err)
-		return
+	if err := g.gen.CommitOffsets(map[string]map[int]int64{g.sub.topic: offs}); err != nil {
+		// Left uncommitted: tried again after CommitInterval while the
+		// generation lasts; after it, the messages are handled again by
+		// whoever reads the partition next (at-least-once).
+		g.sub.log.Warn("kafka: commit failed", "generation", g.gen.ID, "offsets", offs, "error", err)
+		return false
 	}
-	for _, pt := range cm.parts {
+	for _, pt := range g.parts {
 		if pos, ok := offs[pt.id]; ok {
 			pt.committed(pos)
 		}
 	}
+	return true
 }
 
-// consume reads one partition until ctx ends. When a message is abandoned
-// (its dead letter publish failed), it drains and reads again from the
-// first unfinished offset, so that nothing is skipped.
-func (sub *subscription) consume(ctx context.Context, pt *partition, signal func()) {
+// consume reads one partition until ctx ends; it does not wait for the
+// handlers of the messages it read (the generation's or broadcast's end
+// does, for a bounded time). When a message is abandoned (its dead letter
+// publish failed), it waits for the partition's handlers and reads again
+// from the first unfinished offset, so that nothing is skipped.
+func (sub *subscription) consume(ctx context.Context, pt *partition, sess *subrun.Session, signal func()) {
 	from := pt.start
 	for attempt := 0; ; attempt++ {
-		sub.session(ctx, pt, from, signal)
-		if !waitUntil(&pt.inflight, sub.run.Handlers.Done()) {
-			// The handlers' context ended (a Shutdown deadline): what is
-			// still running is left uncommitted, for redelivery.
+		sub.read(ctx, pt, from, sess, signal)
+		if ctx.Err() != nil {
 			return
 		}
-		if ctx.Err() != nil {
+		if !waitUntil(&pt.inflight, ctx.Done()) {
 			return
 		}
 		next := pt.restart()
@@ -398,9 +472,10 @@ func (sub *subscription) consume(ctx context.Context, pt *partition, signal func
 	}
 }
 
-// session reads pt from offset from and hands its messages to the pool
-// until ctx ends or a message is abandoned.
-func (sub *subscription) session(ctx context.Context, pt *partition, from int64, signal func()) {
+// read reads pt from offset from and hands its messages to sess's pool
+// until ctx ends or a message is abandoned. It pauses while MaxUncommitted
+// messages of pt are read and not committed.
+func (sub *subscription) read(ctx context.Context, pt *partition, from int64, sess *subrun.Session, signal func()) {
 	c := sub.s.c
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -409,6 +484,7 @@ func (sub *subscription) session(ctx context.Context, pt *partition, from int64,
 		Topic:          sub.topic,
 		Partition:      pt.id,
 		Dialer:         c.dialer(),
+		QueueCapacity:  min(c.cfg.MaxUncommitted, 100), // fetched ahead, not yet read
 		MinBytes:       1,
 		MaxBytes:       c.cfg.FetchMaxBytes,
 		MaxWait:        c.cfg.MaxWait,
@@ -425,12 +501,16 @@ func (sub *subscription) session(ctx context.Context, pt *partition, from int64,
 	runner := *sub.run.Runner
 	runner.Stop = sctx.Done()
 	hw := sub.highWater(pt.id)
-	hctx := sub.run.Handlers
+	hctx := sess.Ctx
+	parked := func() { sub.s.parked.Add(1) }
 	// Set once a message is abandoned: the messages read after it are left
 	// unhandled too (they are read again after it), so that no later
 	// message of its key is handled before it.
 	var stalled atomic.Bool
 	for {
+		if !pt.waitRoom(sctx.Done(), parked) {
+			return
+		}
 		km, err := r.FetchMessage(sctx)
 		if err != nil {
 			if sctx.Err() != nil {
@@ -452,7 +532,10 @@ func (sub *subscription) session(ctx context.Context, pt *partition, from int64,
 		pt.inflight.Add(1)
 		job := func() {
 			defer pt.inflight.Done()
-			if stalled.Load() {
+			if stalled.Load() || hctx.Err() != nil {
+				// Read after an abandoned message, or queued when the
+				// generation ended: not handed to the handler, and so not
+				// marked delivered; it is read again.
 				return
 			}
 			for off := hw.Load(); off < km.Offset && !hw.CompareAndSwap(off, km.Offset); off = hw.Load() {
@@ -473,7 +556,7 @@ func (sub *subscription) session(ctx context.Context, pt *partition, from int64,
 			stalled.Store(true)
 			cancel() // leave the partition stuck here; consume reads it again
 		}
-		if !sub.run.Pool.Submit(sctx.Done(), string(km.Key), job) {
+		if !sess.Pool.Submit(sctx.Done(), string(km.Key), job) {
 			// Not handled: left for the next read of the partition.
 			pt.inflight.Done()
 			return
