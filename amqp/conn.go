@@ -190,6 +190,7 @@ func (e nodeErrors) Unwrap() []error { return e }
 // whether it is connecting or in the TLS or AMQP handshake.
 func (c *conn) dialOnce(ctx context.Context, n node) (*amqp091.Connection, error) {
 	var stop func() bool
+	var tlsConn *alertConn
 	dial := func(network, addr string) (net.Conn, error) {
 		d := net.Dialer{Timeout: c.cfg.DialTimeout}
 		nc, err := d.DialContext(ctx, network, addr)
@@ -203,21 +204,82 @@ func (c *conn) dialOnce(ctx context.Context, n node) (*amqp091.Connection, error
 			return nil, err
 		}
 		stop = context.AfterFunc(ctx, func() { _ = nc.Close() })
-		return nc, nil
+		if n.tls == nil {
+			return nc, nil
+		}
+		tc := tls.Client(nc, n.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = nc.Close()
+			return nil, err
+		}
+		tlsConn = &alertConn{Conn: tc}
+		return tlsConn, nil
 	}
-	ac, err := amqp091.DialConfig(n.url, amqp091.Config{
-		Heartbeat:       c.cfg.Heartbeat,
-		TLSClientConfig: n.tls,
-		Locale:          "en_US",
-		Dial:            dial,
-		Properties:      amqp091.Table{"connection_name": c.cfg.ConnectionName, "product": "busline"},
+	u := n.url
+	if n.tls != nil {
+		// TLS is done by dial above, not by the client: with TLS 1.3 the
+		// server refuses a client certificate only after the handshake,
+		// and the client may then report just a closed connection. dial
+		// keeps the server's alert for the error.
+		u = plainURL(n.url)
+	}
+	ac, err := amqp091.DialConfig(u, amqp091.Config{
+		Heartbeat:  c.cfg.Heartbeat,
+		Locale:     "en_US",
+		Dial:       dial,
+		Properties: amqp091.Table{"connection_name": c.cfg.ConnectionName, "product": "busline"},
 	})
+	if err != nil && tlsConn != nil {
+		if alert := tlsConn.alert(); alert != nil {
+			err = alert
+		}
+	}
 	if stop != nil && !stop() && err == nil {
 		// Cut after the handshake completed: the connection is unusable.
 		_ = ac.Close()
 		return nil, net.ErrClosed
 	}
 	return ac, err
+}
+
+// alertConn is a TLS connection that keeps the first read error that is a
+// TLS failure (an alert from the server).
+type alertConn struct {
+	net.Conn
+	mu  sync.Mutex
+	err error
+}
+
+func (a *alertConn) Read(b []byte) (int, error) {
+	n, err := a.Conn.Read(b)
+	if err != nil && tlsconf.HandshakeFailed(err) {
+		a.mu.Lock()
+		if a.err == nil {
+			a.err = err
+		}
+		a.mu.Unlock()
+	}
+	return n, err
+}
+
+func (a *alertConn) alert() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.err
+}
+
+// plainURL turns an amqps:// URL into the amqp:// one the client dials
+// through an already encrypted connection, keeping the TLS default port.
+func plainURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != SchemeTLS {
+		return raw
+	}
+	u.Scheme = Scheme
+	if u.Port() == "" {
+		u.Host = net.JoinHostPort(u.Hostname(), "5671")
+	}
+	return u.String()
 }
 
 // live returns the connection if it is open, without dialing.
