@@ -339,13 +339,6 @@ func (c *conn) abort() {
 	}
 }
 
-// isClosed reports whether close was called.
-func (c *conn) isClosed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
-}
-
 // dialError classifies a failed connection attempt to the node name.
 func dialError(name string, err error) error {
 	var ae *amqp091.Error

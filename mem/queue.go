@@ -103,8 +103,11 @@ func (q *queue) settle(m *bus.Message, requeue bool) {
 
 // wake releases every pop so that callers whose context ended return.
 func (q *queue) wake() {
+	// Taking the lock orders the broadcast after any waiter's ctx check,
+	// so that no waiter misses it.
 	q.mu.Lock()
-	q.mu.Unlock() //nolint:staticcheck // the lock orders this after a waiter's ctx check
+	//lint:ignore SA2001 the empty critical section is the point
+	q.mu.Unlock()
 	q.cond.Broadcast()
 }
 

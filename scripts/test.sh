@@ -83,6 +83,16 @@ ensure_node
 log "go vet ./..."
 go vet ./...
 
+log "gofmt -l, go mod tidy -diff, staticcheck (pinned)"
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "FAIL: gofmt would change:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+go mod tidy -diff
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
 log "go test -race ./..."
 go test -race -count=1 -timeout 20m ./...
 
