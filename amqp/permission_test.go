@@ -121,5 +121,9 @@ func TestPublishRedeclaresDeletedExchange(t *testing.T) {
 	if err := pub.Publish(ctxT(t), topic, &bus.Message{ID: "rebound"}); err != nil {
 		t.Fatal(err)
 	}
-	c.waitFor(t, testTimeout, "the messages before and after", func() bool { return c.seen["before"] > 0 && c.seen["rebound"] > 0 })
+	c.waitFor(t, testTimeout, "the messages before and after", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.seen["before"] > 0 && c.seen["rebound"] > 0
+	})
 }
