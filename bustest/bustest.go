@@ -67,6 +67,7 @@ func Run(t *testing.T, h Harness) {
 		{"HotKeyDoesNotStarveOthers", s.hotKey, s.caps.OrderedByKey},
 		{"ShutdownKeepsDeadline", s.shutdownDeadline, true},
 		{"MiddlewareOrderAndAttempts", s.middleware, true},
+		{"TypedRoundTrip", s.typed, true},
 	}
 	for _, c := range checks {
 		if !c.when {

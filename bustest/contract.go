@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -248,5 +249,72 @@ func (s *suite) middleware(t *testing.T) {
 	defer mu.Unlock()
 	if got, want := fmt.Sprint(trail), "[a1 b1 c1 a2 b2 c2]"; got != want {
 		t.Fatalf("middleware calls %s, want %s", got, want)
+	}
+}
+
+// bustestOrder is the event of the typed round trip.
+type bustestOrder struct {
+	ID    int      `json:"id"`
+	Items []string `json:"items"`
+}
+
+// typed: a Go value published with bus.Encode arrives, through a Router
+// and bus.Handle, as an equal value; a body that does not decode and a
+// type without a route are each dead-lettered once, with the reason,
+// without retries.
+func (s *suite) typed(t *testing.T) {
+	ctx := s.ctx(t)
+	topic := s.topic(t)
+	dead := s.deadLetters(t, topic+bus.DeadLetterSuffix)
+	got := make(chan bustestOrder, 1)
+	var calls atomic.Int32
+	r := bus.NewRouter().Route("bustest.order.v2", bus.Handle(func(_ context.Context, o bustestOrder, _ *bus.Message) error {
+		calls.Add(1)
+		got <- o
+		return nil
+	}))
+	s.start(t, s.sub(t), topic, r.Handle, s.shared(topic)...)
+	want := bustestOrder{ID: 7, Items: []string{"tea", "cake"}}
+	good, err := bus.Encode("bustest.order.v2", want, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := &bus.Message{Type: "bustest.order.v2", ContentType: "application/json", Body: []byte("{not json")}
+	unknown := &bus.Message{Type: "bustest.order.v1", Body: []byte("{}")}
+	if err := s.pub(t).Publish(ctx, topic, good, bad, unknown); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case o := <-got:
+		if fmt.Sprint(o) != fmt.Sprint(want) {
+			t.Fatalf("handled %+v, want %+v", o, want)
+		}
+	case <-time.After(s.h.Timeout):
+		t.Fatal("typed message not handled")
+	}
+	byID := map[string]*bus.Message{}
+	for _, m := range dead(2) {
+		if byID[m.ID] != nil {
+			t.Fatalf("message %s dead-lettered twice", m.ID)
+		}
+		byID[m.ID] = m
+	}
+	for _, c := range []struct {
+		m      *bus.Message
+		reason string
+	}{{bad, "malformed"}, {unknown, "no handler"}} {
+		d := byID[c.m.ID]
+		if d == nil {
+			t.Fatalf("%s message %s not dead-lettered; got %v", c.m.Type, c.m.ID, byID)
+		}
+		if reason := d.Metadata[bus.MetaDeadLetterError]; !strings.Contains(reason, c.reason) {
+			t.Errorf("dead letter of %s: reason %q, want it to mention %q", c.m.ID, reason, c.reason)
+		}
+		if a := d.Metadata[bus.MetaDeadLetterAttempts]; a != "1" {
+			t.Errorf("dead letter of %s after %s attempts, want 1 (no retries)", c.m.ID, a)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("typed handler called %d times, want 1", n)
 	}
 }
