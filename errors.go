@@ -3,6 +3,7 @@ package bus
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Sentinel errors. Adapters wrap them (together with the broker's own error)
@@ -78,3 +79,46 @@ type PanicError struct {
 
 // Error reports the panic value; the stack is in Stack.
 func (e *PanicError) Error() string { return fmt.Sprintf("bus: handler panic: %v", e.Value) }
+
+// Unwrap returns the panic value when it is an error, so that errors.Is
+// and errors.As see through the panic; otherwise nil.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// retryAfterError asks for a retry after a delay of the handler's choice.
+type retryAfterError struct {
+	err   error
+	delay time.Duration
+}
+
+func (e *retryAfterError) Error() string {
+	return fmt.Sprintf("retry after %v: %v", e.delay, e.err)
+}
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// RetryAfter wraps err to ask that the message be handed to the handler
+// again after d, instead of after the retry policy's backoff, and without
+// counting the attempt as a failure against RetryPolicy.MaxAttempts: for a
+// downstream that answered "try again in 30 seconds", say. The message
+// stays unacknowledged meanwhile (on RabbitMQ it keeps its prefetch slot;
+// on Kafka its partition's commits wait behind it), and a Close or Shutdown
+// ends the wait, leaving it for redelivery. Delivery.Attempt still counts
+// every call. RetryAfter(nil, d) returns nil; a negative d counts as 0.
+func RetryAfter(err error, d time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &retryAfterError{err: err, delay: max(d, 0)}
+}
+
+// RetryDelay reports the delay err asks for with RetryAfter, if it does.
+// An error also marked Permanent is not retried at all.
+func RetryDelay(err error) (time.Duration, bool) {
+	var r *retryAfterError
+	if errors.As(err, &r) {
+		return r.delay, true
+	}
+	return 0, false
+}

@@ -63,6 +63,7 @@ func (r *Runner) Handle(ctx context.Context, m *bus.Message) Outcome {
 		// already given up, so the handler does not see it.
 		return Abandon
 	}
+	failures := 0 // attempts that count against the retry policy
 	for attempt := 1; ; attempt++ {
 		m.Delivery.Attempt = attempt
 		err := r.call(ctx, m)
@@ -75,10 +76,17 @@ func (r *Runner) Handle(ctx context.Context, m *bus.Message) Outcome {
 			// redelivery rather than dead-letter it.
 			return Abandon
 		}
-		if bus.IsPermanent(err) || !r.Config.Retry.ShouldRetry(attempt) {
+		later, asked := bus.RetryDelay(err)
+		if !asked {
+			failures++
+		}
+		if bus.IsPermanent(err) || !asked && !r.Config.Retry.ShouldRetry(failures) {
 			return r.deadLetter(ctx, m, err, attempt)
 		}
-		wait := r.Config.Retry.Backoff(attempt)
+		wait := later
+		if !asked {
+			wait = r.Config.Retry.Backoff(failures)
+		}
 		log.Debug("bus: handler failed, retrying", "topic", r.Topic, "id", m.ID, "attempt", attempt, "backoff", wait, "error", err)
 		if wait > 0 {
 			t := time.NewTimer(wait)

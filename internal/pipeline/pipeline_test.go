@@ -127,3 +127,39 @@ func closedChan() chan struct{} {
 	close(c)
 	return c
 }
+
+// An error wrapped with RetryAfter waits the delay it asks for and does
+// not count against MaxAttempts; other errors do.
+func TestRetryAfter(t *testing.T) {
+	calls := 0
+	var dead *bus.Message
+	r := runner(t, func(ctx context.Context, m *bus.Message) error {
+		calls++
+		if calls <= 3 {
+			return bus.RetryAfter(errors.New("busy, come back later"), 10*time.Millisecond)
+		}
+		return errors.New("broken")
+	}, func(_ context.Context, _ string, m *bus.Message) error { dead = m; return nil },
+		bus.WithRetry(bus.RetryPolicy{MaxAttempts: 1, MinBackoff: time.Hour}))
+	start := time.Now()
+	r.Stop = closedAfter(t, time.Hour)
+	if out := r.Handle(context.Background(), &bus.Message{}); out != Ack || dead == nil {
+		t.Fatalf("outcome %v, dead letter %v", out, dead)
+	}
+	if calls != 4 {
+		t.Fatalf("%d calls, want 3 asked-for retries, then the one failure the policy allows", calls)
+	}
+	if d := time.Since(start); d < 30*time.Millisecond || d > time.Minute {
+		t.Fatalf("took %v", d)
+	}
+	if got := dead.Metadata[bus.MetaDeadLetterAttempts]; got != "4" {
+		t.Fatalf("dead letter attempts %q, want 4", got)
+	}
+}
+
+func closedAfter(t *testing.T, d time.Duration) chan struct{} {
+	c := make(chan struct{})
+	tm := time.AfterFunc(d, func() { close(c) })
+	t.Cleanup(func() { tm.Stop() })
+	return c
+}
