@@ -20,7 +20,7 @@ func TestOpenBadURLs(t *testing.T) {
 		url, want string
 		is        error
 	}{
-		{"", "has no scheme", bus.ErrInvalid},
+		{"", "set $BUS_URL", bus.ErrInvalid},
 		{"127.0.0.1:5672", "want scheme://host", bus.ErrInvalid},
 		{"localhost/x", "has no scheme", bus.ErrInvalid},
 		{"://nothing", "cannot parse URL", bus.ErrInvalid},
@@ -58,9 +58,19 @@ func TestRedactURL(t *testing.T) {
 
 func TestURLFromEnv(t *testing.T) {
 	t.Setenv(bus.EnvURL, "")
-	require.Equal(t, "mem://", bus.URLFromEnv())
+	require.Equal(t, "mem://", bus.URLFromEnv("mem://"))
+	require.Equal(t, "", bus.URLFromEnv(""))
 	t.Setenv(bus.EnvURL, "redis://127.0.0.1:6379")
-	require.Equal(t, "redis://127.0.0.1:6379", bus.URLFromEnv())
+	require.Equal(t, "redis://127.0.0.1:6379", bus.URLFromEnv(""))
+}
+
+// A service that forgets BUS_URL gets an error naming it, not an
+// in-process broker.
+func TestEmptyURLNamesBUSURL(t *testing.T) {
+	t.Setenv(bus.EnvURL, "")
+	_, err := bus.OpenPublisher(context.Background(), bus.URLFromEnv(""))
+	require.ErrorIs(t, err, bus.ErrInvalid)
+	require.ErrorContains(t, err, "BUS_URL")
 }
 
 func TestRetryPolicy(t *testing.T) {

@@ -3,11 +3,11 @@
 // (package redispubsub) and an in-process broker (package mem). A service
 // picks its broker with a URL in its config; its code does not change.
 //
-//	pub, err := bus.OpenPublisher(ctx, bus.URLFromEnv())
+//	pub, err := bus.OpenPublisher(ctx, bus.URLFromEnv("")) // $BUS_URL, required
 //	...
 //	err = pub.Publish(ctx, "orders", &bus.Message{Type: "order.created", Body: body})
 //
-//	sub, err := bus.OpenSubscriber(ctx, bus.URLFromEnv())
+//	sub, err := bus.OpenSubscriber(ctx, bus.URLFromEnv(""))
 //	...
 //	err = sub.Subscribe(ctx, "orders", func(ctx context.Context, m *bus.Message) error {
 //		return handle(m)
@@ -28,7 +28,9 @@
 //	kafka://127.0.0.1:9092/                 Kafka
 //	redis://127.0.0.1:6379/0                Redis pub/sub
 //
-// URLFromEnv reads BUS_URL and falls back to mem://.
+// URLFromEnv reads BUS_URL and falls back to the URL its caller names:
+// "mem://" in a demo, "" in a service, where a missing BUS_URL is then an
+// error instead of an in-process broker nobody else sees.
 //
 // # Delivery Semantics
 //

@@ -8,11 +8,14 @@ import (
 
 // Sentinel errors. Adapters wrap them (together with the broker's own error)
 // so that callers can test for a class of failure with errors.Is, whatever
-// broker is underneath.
+// broker is underneath. Their texts carry no package prefix, because they
+// are always read inside an error that has one: "amqp: permission denied:
+// broker ... refused the credentials", not "amqp: bus: permission
+// denied: ...".
 var (
 	// ErrClosed is returned by Publish and Subscribe once Close (or Shutdown)
 	// has been called on the Publisher or Subscriber.
-	ErrClosed = errors.New("bus: closed")
+	ErrClosed = errors.New("closed")
 
 	// ErrUnsupported is returned when an adapter cannot do what was asked, for
 	// example a consumer group on Redis pub/sub. It is errors.ErrUnsupported,
@@ -21,29 +24,29 @@ var (
 
 	// ErrInvalid reports bad input from the caller: an empty topic, a nil
 	// handler, a bad URL or URL parameter, invalid metadata.
-	ErrInvalid = errors.New("bus: invalid argument")
+	ErrInvalid = errors.New("invalid argument")
 
 	// ErrTooLarge reports a message (body or metadata) over the adapter's limit.
-	ErrTooLarge = errors.New("bus: message too large")
+	ErrTooLarge = errors.New("message too large")
 
 	// ErrMalformed reports a received message that claims to be a busline
 	// (CloudEvents) envelope but cannot be decoded. Such a message is a poison
 	// message: it is sent to the dead letter destination, never redelivered.
-	ErrMalformed = errors.New("bus: malformed message")
+	ErrMalformed = errors.New("malformed message")
 
 	// ErrNotFound reports a destination that does not exist, such as a Kafka
 	// topic when topic creation is off or a RabbitMQ vhost.
-	ErrNotFound = errors.New("bus: not found")
+	ErrNotFound = errors.New("not found")
 
 	// ErrUnroutable reports a published message the broker accepted but could
 	// not route to any queue; it was not stored anywhere.
-	ErrUnroutable = errors.New("bus: message unroutable")
+	ErrUnroutable = errors.New("message unroutable")
 
 	// ErrPermission reports rejected credentials or a denied operation.
-	ErrPermission = errors.New("bus: permission denied")
+	ErrPermission = errors.New("permission denied")
 
 	// ErrUnreachable reports a broker that could not be reached at all.
-	ErrUnreachable = errors.New("bus: broker unreachable")
+	ErrUnreachable = errors.New("broker unreachable")
 )
 
 // permanentError marks a handler error that must not be retried.

@@ -107,5 +107,5 @@ func ExampleOpenPublisher() {
 	// Output:
 	// <nil>
 	// bus: invalid argument: unknown URL scheme "nats" (registered: mem; forgotten import of the adapter package?)
-	// mem: bus: invalid argument: unknown URL parameter(s) max_mesage_bytes (known: max_message_bytes)
+	// mem: invalid argument: unknown URL parameter(s) max_mesage_bytes (known: max_message_bytes)
 }

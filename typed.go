@@ -37,14 +37,14 @@ func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(dat
 // "order.created", "order.created.v2".
 func Encode(typ string, v any, c Codec) (*Message, error) {
 	if typ == "" {
-		return nil, fmt.Errorf("%w: encode: empty event type", ErrInvalid)
+		return nil, fmt.Errorf("bus: %w: encode: empty event type", ErrInvalid)
 	}
 	if c == nil {
 		c = JSON()
 	}
 	body, err := c.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("%w: encode %s as %s: %w", ErrInvalid, typ, c.ContentType(), err)
+		return nil, fmt.Errorf("bus: %w: encode %s as %s: %w", ErrInvalid, typ, c.ContentType(), err)
 	}
 	return &Message{Type: typ, ContentType: c.ContentType(), Body: body}, nil
 }
@@ -60,10 +60,10 @@ func Decode[T any](m *Message, c Codec) (T, error) {
 		c = JSON()
 	}
 	if !contentTypeFits(m.ContentType, c.ContentType()) {
-		return v, fmt.Errorf("%w: %s: content type %q, want %q", ErrMalformed, describe(m), m.ContentType, c.ContentType())
+		return v, fmt.Errorf("bus: %w: %s: content type %q, want %q", ErrMalformed, describe(m), m.ContentType, c.ContentType())
 	}
 	if err := c.Unmarshal(m.Body, &v); err != nil {
-		return v, fmt.Errorf("%w: %s: decode %s: %w", ErrMalformed, describe(m), c.ContentType(), err)
+		return v, fmt.Errorf("bus: %w: %s: decode %s: %w", ErrMalformed, describe(m), c.ContentType(), err)
 	}
 	return v, nil
 }
@@ -117,7 +117,7 @@ func HandleWith[T any](c Codec, f func(ctx context.Context, v T, m *Message) err
 
 // ErrUnknownType is the error a Router returns, by default, for a message
 // whose Type has no route.
-var ErrUnknownType = errors.New("bus: no handler for the message type")
+var ErrUnknownType = errors.New("no handler for the message type")
 
 // Router is a Handler that dispatches each message on its Type to the
 // handler routed for it. Types match exactly: "order.created" and
@@ -168,5 +168,5 @@ func (r *Router) Handle(ctx context.Context, m *Message) error {
 	if r.unknown != nil {
 		return r.unknown(ctx, m)
 	}
-	return Permanent(fmt.Errorf("%w: %q (message %s)", ErrUnknownType, m.Type, m.ID))
+	return Permanent(fmt.Errorf("bus: %w: %q (message %s)", ErrUnknownType, m.Type, m.ID))
 }

@@ -49,19 +49,23 @@ func Schemes() []string {
 }
 
 func opener(rawURL string) (Opener, *url.URL, error) {
+	if rawURL == "" {
+		return nil, nil, fmt.Errorf("bus: %w: empty broker URL (set $%s, or pass a URL such as mem:// for the in-process broker)",
+			ErrInvalid, EnvURL)
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: cannot parse URL %q (want scheme://host/..., registered schemes: %s)",
+		return nil, nil, fmt.Errorf("bus: %w: cannot parse URL %q (want scheme://host/..., registered schemes: %s)",
 			ErrInvalid, RedactURL(rawURL), strings.Join(Schemes(), ", "))
 	}
 	if u.Scheme == "" {
-		return nil, nil, fmt.Errorf("%w: URL %q has no scheme (want one of %s)", ErrInvalid, RedactURL(rawURL), strings.Join(Schemes(), ", "))
+		return nil, nil, fmt.Errorf("bus: %w: URL %q has no scheme (want one of %s)", ErrInvalid, RedactURL(rawURL), strings.Join(Schemes(), ", "))
 	}
 	registry.RLock()
 	o, ok := registry.m[u.Scheme]
 	registry.RUnlock()
 	if !ok {
-		return nil, nil, fmt.Errorf("%w: unknown URL scheme %q (registered: %s; forgotten import of the adapter package?)",
+		return nil, nil, fmt.Errorf("bus: %w: unknown URL scheme %q (registered: %s; forgotten import of the adapter package?)",
 			ErrInvalid, u.Scheme, strings.Join(Schemes(), ", "))
 	}
 	return o, u, nil
@@ -101,16 +105,17 @@ func OpenSubscriber(ctx context.Context, rawURL string) (Subscriber, error) {
 // EnvURL is the environment variable URLFromEnv reads.
 const EnvURL = "BUS_URL"
 
-// DefaultURL is the URL used when BUS_URL is unset: the in-process broker
-// (import github.com/busline/bus/mem to register it).
-const DefaultURL = "mem://"
-
-// URLFromEnv returns $BUS_URL, or DefaultURL when it is unset or empty.
-func URLFromEnv() string {
+// URLFromEnv returns $BUS_URL, or fallback when it is unset or empty. The
+// fallback is written where it is used: a demo or test passes "mem://"
+// (the in-process broker; import github.com/busline/bus/mem), a production
+// service passes "", so that a missing BUS_URL makes OpenPublisher and
+// OpenSubscriber fail with an error naming it instead of publishing into
+// process memory without a word.
+func URLFromEnv(fallback string) string {
 	if s := os.Getenv(EnvURL); s != "" {
 		return s
 	}
-	return DefaultURL
+	return fallback
 }
 
 // RedactURL returns rawURL with any password replaced by "xxxxx", for use in

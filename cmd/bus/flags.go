@@ -25,7 +25,7 @@ type command struct {
 func newCommand(name, args, summary string, stderr io.Writer) *command {
 	c := &command{fs: flag.NewFlagSet(name, flag.ContinueOnError), stderr: stderr}
 	c.fs.SetOutput(stderr)
-	c.fs.StringVar(&c.url, "url", bus.URLFromEnv(), "broker URL; from $BUS_URL when set")
+	c.fs.StringVar(&c.url, "url", bus.URLFromEnv(""), "broker URL (required); from $BUS_URL when set")
 	c.fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "give up after this long")
 	c.fs.Usage = func() {
 		fmt.Fprintf(c.fs.Output(), "usage: bus %s [flags] %s\n\n%s\n\nFlags:\n", name, args, summary)

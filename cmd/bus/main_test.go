@@ -252,3 +252,21 @@ func TestBinary(t *testing.T) {
 		}
 	}
 }
+
+// An error reads once: no package or sentinel prefix repeats in the line
+// the command prints. Before the sentinels lost their "bus: " prefix, a
+// refused login printed "bus: amqp: bus: permission denied: ...".
+func TestErrorTextReadsOnce(t *testing.T) {
+	for _, url := range []string{
+		"amqp://guest:wrong-password@127.0.0.1:5672/", "amqp://guest:guest@127.0.0.1:1/", "redis://127.0.0.1:1/0",
+		"mem://?max_mesage_bytes=1",
+	} {
+		_, _, stderr := runCmd(t, "", "ping", "-timeout", "5s", "-url", url)
+		last := strings.Split(strings.TrimSpace(stderr), "\n")
+		line := last[len(last)-1]
+		for _, word := range []string{"bus: ", "amqp: ", "redispubsub: ", "mem: "} {
+			require.LessOrEqual(t, strings.Count(line, word), 1, "%q repeats in %q", word, line)
+		}
+		t.Log(line)
+	}
+}

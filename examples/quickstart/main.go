@@ -21,7 +21,7 @@ import (
 )
 
 func main() {
-	url := flag.String("url", bus.URLFromEnv(), "broker URL (default $BUS_URL, else mem://)")
+	url := flag.String("url", bus.URLFromEnv("mem://"), "broker URL (default $BUS_URL, else mem://)")
 	topic := flag.String("topic", "quickstart", "topic to use")
 	flag.Parse()
 	if err := run(*url, *topic); err != nil {

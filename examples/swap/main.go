@@ -28,7 +28,7 @@ type config struct {
 func main() {
 	path := flag.String("config", "", `JSON config file: {"url": "...", "topic": "..."} (default: $BUS_URL, topic "swap")`)
 	flag.Parse()
-	cfg := config{URL: bus.URLFromEnv(), Topic: "swap"}
+	cfg := config{URL: bus.URLFromEnv("mem://"), Topic: "swap"}
 	if *path != "" {
 		b, err := os.ReadFile(*path)
 		if err != nil {

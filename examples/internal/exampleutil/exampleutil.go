@@ -19,7 +19,7 @@ import (
 
 // URLFlag registers -url on fs, defaulting to $BUS_URL or mem://.
 func URLFlag(fs *flag.FlagSet) *string {
-	return fs.String("url", bus.URLFromEnv(), "broker URL; from $BUS_URL when set, else mem://")
+	return fs.String("url", bus.URLFromEnv("mem://"), "broker URL; from $BUS_URL when set, else mem://")
 }
 
 // SignalContext is cancelled by an interrupt or SIGTERM.
