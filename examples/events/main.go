@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -50,7 +51,7 @@ func main() {
 	case "produce":
 		err = produce(ctx, *url, *topic, *orders, min(*nsteps, len(steps)))
 	case "consume":
-		err = consume(ctx, *url, *topic, *group, *name, *count, nil, nil)
+		err = consume(ctx, *url, *topic, *group, *name, *count)
 	case "demo":
 		err = demo(ctx, *url, *topic)
 	default:
@@ -59,6 +60,13 @@ func main() {
 	if err != nil {
 		exampleutil.Fatal("events", err)
 	}
+}
+
+// orderEvent is the body of every step's event; its type (order.created,
+// order.paid, ...) is the message's Type.
+type orderEvent struct {
+	Order string `json:"order"`
+	Step  int    `json:"step"`
 }
 
 func produce(ctx context.Context, url, topic string, orders, nsteps int) error {
@@ -71,7 +79,12 @@ func produce(ctx context.Context, url, topic string, orders, nsteps int) error {
 		var batch []*bus.Message
 		for o := 1; o <= orders; o++ {
 			key := "order-" + strconv.Itoa(o)
-			batch = append(batch, &bus.Message{Type: steps[s], Subject: key, Key: key, Body: []byte(strconv.Itoa(s))})
+			m, err := bus.Encode(steps[s], orderEvent{Order: key, Step: s}, nil)
+			if err != nil {
+				return err
+			}
+			m.Subject, m.Key = key, key
+			batch = append(batch, m)
 		}
 		// One Publish sends the batch together; the key keeps each order's
 		// events in sequence for every group.
@@ -83,43 +96,76 @@ func produce(ctx context.Context, url, topic string, orders, nsteps int) error {
 	return pub.Close()
 }
 
-// consume prints the events the group hands this member; ready and
-// onEvent, when not nil, are called when it is live and after each event.
-func consume(ctx context.Context, url, topic, group, name string, count int, ready, onEvent func()) error {
+// member is one running member of a group: it prints each event it gets,
+// with whether it came in order for its order, and calls onEvent after.
+type member struct {
+	sub     bus.Subscriber
+	running *bus.Running
+}
+
+// join starts a member of group and returns once it is live.
+func join(ctx context.Context, url, topic, group, name string, onEvent func()) (*member, error) {
 	sub, err := bus.OpenSubscriber(ctx, url)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer sub.Close()
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
 	var mu sync.Mutex
 	last := map[string]int{}
-	seen := 0
-	h := func(_ context.Context, m *bus.Message) error {
-		step, _ := strconv.Atoi(string(m.Body))
+	show := func(_ context.Context, e orderEvent, m *bus.Message) error {
 		mu.Lock()
 		defer mu.Unlock()
-		prev, ok := last[m.Key]
+		prev, ok := last[e.Order]
 		order := "in order"
-		if ok && step <= prev && !m.Delivery.Redelivered {
+		if ok && e.Step <= prev && !m.Delivery.Redelivered {
 			order = "OUT OF ORDER"
 		}
-		last[m.Key] = step
-		fmt.Printf("[%s] %s %s %s\n", name, m.Key, m.Type, order)
-		if seen++; count > 0 && seen >= count {
-			stop()
-		}
+		last[e.Order] = e.Step
+		fmt.Printf("[%s] %s %s %s\n", name, e.Order, m.Type, order)
 		if onEvent != nil {
 			onEvent()
 		}
 		return nil
 	}
-	if err := sub.Subscribe(ctx, topic, h, bus.Group(group), bus.Concurrency(4),
-		exampleutil.Ready(fmt.Sprintf("[%s] ready in group %s", name, group), ready)); err != nil {
+	// Each step's type is routed to the handler; a type this member does
+	// not know goes to the dead letter topic.
+	r := bus.NewRouter()
+	for _, step := range steps {
+		r.Route(step, bus.Handle(show))
+	}
+	running, err := bus.Start(ctx, sub, topic, r.Handle, bus.Group(group), bus.Concurrency(4))
+	if err != nil {
+		_ = sub.Close()
+		return nil, err
+	}
+	fmt.Printf("[%s] ready in group %s\n", name, group)
+	return &member{sub: sub, running: running}, nil
+}
+
+// leave stops the member and closes its subscriber.
+func (m *member) leave() error {
+	err := m.running.Stop()
+	return errors.Join(err, m.sub.Close())
+}
+
+// consume runs one member until ctx ends, or until it got count events.
+func consume(ctx context.Context, url, topic, group, name string, count int) error {
+	enough := make(chan struct{})
+	var once sync.Once
+	var seen atomic.Int32
+	m, err := join(ctx, url, topic, group, name, func() {
+		if count > 0 && int(seen.Add(1)) >= count {
+			once.Do(func() { close(enough) })
+		}
+	})
+	if err != nil {
 		return err
 	}
-	return sub.Close()
+	select {
+	case <-enough:
+	case <-m.running.Done():
+	case <-ctx.Done():
+	}
+	return m.leave()
 }
 
 // demo runs two billing members and one shipping member with a producer in
@@ -127,49 +173,45 @@ func consume(ctx context.Context, url, topic, group, name string, count int, rea
 func demo(ctx context.Context, url, topic string) error {
 	const orders = 3
 	total := int32(orders * len(steps))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var shipping, billing atomic.Int32
 	allDone := make(chan struct{})
 	var once sync.Once
-	members := []struct{ group, name string }{{"billing", "billing-1"}, {"billing", "billing-2"}, {"shipping", "shipping-1"}}
-	errs := make(chan error, len(members))
-	var wg sync.WaitGroup
-	for _, m := range members {
+	var members []*member
+	defer func() {
+		for _, m := range members {
+			_ = m.leave()
+		}
+	}()
+	for _, mm := range []struct{ group, name string }{{"billing", "billing-1"}, {"billing", "billing-2"}, {"shipping", "shipping-1"}} {
 		counter := &billing
-		if m.group == "shipping" {
+		if mm.group == "shipping" {
 			counter = &shipping
 		}
-		onEvent := func() {
+		m, err := join(ctx, url, topic, mm.group, mm.name, func() {
 			counter.Add(1)
 			if billing.Load() >= total && shipping.Load() >= total {
 				once.Do(func() { close(allDone) })
 			}
-		}
-		ready := make(chan struct{})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- consume(ctx, url, topic, m.group, m.name, 0, func() { close(ready) }, onEvent)
-		}()
-		select {
-		case <-ready:
-		case err := <-errs:
+		})
+		if err != nil {
 			return err
 		}
+		members = append(members, m)
 	}
 	if err := produce(ctx, url, topic, orders, len(steps)); err != nil {
 		return err
 	}
 	select {
 	case <-allDone:
-	case err := <-errs:
-		return fmt.Errorf("consumer stopped: %v", err)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	cancel()
-	wg.Wait()
+	for _, m := range members {
+		if err := m.leave(); err != nil {
+			return err
+		}
+	}
+	members = nil
 	fmt.Printf("billing got %d events, shipping got %d\n", billing.Load(), shipping.Load())
 	return nil
 }

@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -42,7 +43,7 @@ func main() {
 		}
 		err = publish(ctx, *url, *channel, msgs)
 	case "subscribe":
-		err = subscribe(ctx, *url, *channel, *count, nil)
+		err = subscribe(ctx, *url, *channel, *count)
 	case "demo":
 		err = demo(ctx, *url, *channel)
 	default:
@@ -77,59 +78,90 @@ func publish(ctx context.Context, url, channel string, texts []string) error {
 	return pub.Close()
 }
 
-func subscribe(ctx context.Context, url, channel string, count int, ready func()) error {
+// listener is a running subscription that prints what it receives.
+type listener struct {
+	sub     bus.Subscriber
+	running *bus.Running
+	enough  chan struct{} // closed once it received count messages
+}
+
+// listen subscribes to channel and returns once Redis (or the broker)
+// has confirmed the subscription: what is published from then on reaches
+// it.
+func listen(ctx context.Context, url, channel string, count int) (*listener, error) {
 	sub, err := bus.OpenSubscriber(ctx, url)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer sub.Close()
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
+	l := &listener{sub: sub, enough: make(chan struct{})}
 	var mu sync.Mutex
 	seen := 0
 	h := func(_ context.Context, m *bus.Message) error {
 		mu.Lock()
 		defer mu.Unlock()
 		fmt.Printf("Received message from %s: %s\n", m.Delivery.Topic, m.Body)
-		if seen++; count > 0 && seen >= count {
-			stop()
+		if seen++; count > 0 && seen == count {
+			close(l.enough)
 		}
 		return nil
 	}
-	if err := sub.Subscribe(ctx, channel, h, exampleutil.Ready("Subscribed to "+channel, ready)); err != nil {
+	if l.running, err = bus.Start(ctx, sub, channel, h); err != nil {
+		_ = sub.Close()
+		return nil, err
+	}
+	fmt.Println("Subscribed to " + channel)
+	return l, nil
+}
+
+// wait blocks until the listener got its count, ended, or ctx ended.
+func (l *listener) wait(ctx context.Context) {
+	select {
+	case <-l.enough:
+	case <-l.running.Done():
+	case <-ctx.Done():
+	}
+}
+
+// stop ends the subscription and closes the subscriber.
+func (l *listener) stop() error {
+	return errors.Join(l.running.Stop(), l.sub.Close())
+}
+
+func subscribe(ctx context.Context, url, channel string, count int) error {
+	l, err := listen(ctx, url, channel, count)
+	if err != nil {
 		return err
 	}
-	return sub.Close()
+	l.wait(ctx)
+	return l.stop()
 }
 
 // demo runs two subscribers and a publisher in one process.
 func demo(ctx context.Context, url, channel string) error {
-	errs := make(chan error, 2)
-	var wg sync.WaitGroup
+	var ls []*listener
+	defer func() {
+		for _, l := range ls {
+			_ = l.stop()
+		}
+	}()
 	for range 2 {
-		ready := make(chan struct{})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- subscribe(ctx, url, channel, 1, func() { close(ready) })
-		}()
-		select {
-		case <-ready:
-		case err := <-errs:
+		l, err := listen(ctx, url, channel, 1)
+		if err != nil {
 			return err
 		}
+		ls = append(ls, l)
 	}
 	if err := publish(ctx, url, channel, []string{"Hello, Redis!"}); err != nil {
 		return err
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
+	for _, l := range ls {
+		l.wait(ctx)
+		if err := l.stop(); err != nil {
 			return err
 		}
 	}
-	return nil
+	ls = nil
+	return ctx.Err()
 }
 
 // canCount reports whether pub's broker counts the receivers of a message.

@@ -46,29 +46,32 @@ func run(url, topic string) error {
 	}
 	defer pub.Close()
 
-	const n = 3
-	received := make(chan *bus.Message, n)
-	ready := make(chan struct{})
-	subCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	subErr := make(chan error, 1)
-	go func() {
-		subErr <- sub.Subscribe(subCtx, topic, func(ctx context.Context, m *bus.Message) error {
-			received <- m
-			return nil
-		}, bus.OnReady(func() { close(ready) }))
-	}()
-	select {
-	case <-ready:
-	case err := <-subErr:
-		return fmt.Errorf("subscribe: %w", err)
-	case <-ctx.Done():
-		return fmt.Errorf("subscribe: not ready: %w", ctx.Err())
+	// Events are Go values: bus.Encode publishes them as JSON with their
+	// type, bus.Handle decodes them for the handler.
+	type greeting struct {
+		Text string `json:"text"`
 	}
+	const n = 3
+	received := make(chan greeting, n)
+	// bus.Start returns once the subscription is live, so nothing
+	// published from here on is missed, even on Redis pub/sub.
+	running, err := bus.Start(ctx, sub, topic, bus.Handle(func(_ context.Context, g greeting, _ *bus.Message) error {
+		received <- g
+		return nil
+	}))
+	if err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	defer running.Stop()
 
 	msgs := make([]*bus.Message, n)
 	for i := range msgs {
-		msgs[i] = &bus.Message{Type: "greeting.sent", Key: "quickstart", ContentType: "text/plain", Body: []byte(fmt.Sprintf("hello %d", i+1))}
+		m, err := bus.Encode("greeting.sent", greeting{Text: fmt.Sprintf("hello %d", i+1)}, nil)
+		if err != nil {
+			return err
+		}
+		m.Key = "quickstart" // one key: delivered in order
+		msgs[i] = m
 	}
 	if err := pub.Publish(ctx, topic, msgs...); err != nil {
 		return fmt.Errorf("publish: %w", err)
@@ -76,14 +79,13 @@ func run(url, topic string) error {
 	fmt.Printf("published %d messages\n", n)
 	for range n {
 		select {
-		case m := <-received:
-			fmt.Printf("received %s %q\n", m.Type, m.Body)
+		case g := <-received:
+			fmt.Printf("received greeting.sent %q\n", g.Text)
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for messages: %w", ctx.Err())
 		}
 	}
-	stop()
-	if err := <-subErr; err != nil {
+	if err := running.Stop(); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
 	fmt.Println("done")

@@ -61,23 +61,14 @@ func run(ctx context.Context, cfg config) error {
 	defer pub.Close()
 
 	got := make(chan *bus.Message, 1)
-	ready := make(chan struct{})
-	subCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	done := make(chan error, 1)
-	go func() {
-		done <- sub.Subscribe(subCtx, cfg.Topic, func(_ context.Context, m *bus.Message) error {
-			got <- m
-			return nil
-		}, bus.OnReady(func() { close(ready) }))
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
+	running, err := bus.Start(ctx, sub, cfg.Topic, func(_ context.Context, m *bus.Message) error {
+		got <- m
+		return nil
+	})
+	if err != nil {
 		return err
-	case <-ctx.Done():
-		return ctx.Err()
 	}
+	defer running.Stop()
 	caps := bus.Capabilities{}
 	if cr, ok := sub.(bus.CapabilityReporter); ok {
 		caps = cr.Capabilities()
@@ -92,6 +83,5 @@ func run(ctx context.Context, cfg config) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	stop()
-	return <-done
+	return running.Stop()
 }

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -77,6 +76,23 @@ func produce(ctx context.Context, url, queue string, tasks []string) error {
 	return pub.Close()
 }
 
+// worker returns the handler of worker name: it prints the task, works a
+// unit per dot in it (stopping when its context ends: the task is then
+// redelivered) and calls done after each finished task.
+func worker(name string, unit time.Duration, done func()) bus.Handler {
+	return func(hctx context.Context, m *bus.Message) error {
+		fmt.Printf(" [%s] Received '%s'\n", name, m.Body)
+		select { // the dots are the work
+		case <-time.After(time.Duration(strings.Count(string(m.Body), ".")) * unit):
+		case <-hctx.Done():
+			return hctx.Err()
+		}
+		fmt.Printf(" [%s] Done '%s'\n", name, m.Body)
+		done()
+		return nil
+	}
+}
+
 func work(ctx context.Context, url, queue, name string, unit time.Duration, count int) error {
 	sub, err := bus.OpenSubscriber(ctx, url)
 	if err != nil {
@@ -85,23 +101,12 @@ func work(ctx context.Context, url, queue, name string, unit time.Duration, coun
 	defer sub.Close()
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	var mu sync.Mutex
-	done := 0
-	h := func(hctx context.Context, m *bus.Message) error {
-		fmt.Printf(" [%s] Received '%s'\n", name, m.Body)
-		select { // the dots are the work
-		case <-time.After(time.Duration(strings.Count(string(m.Body), ".")) * unit):
-		case <-hctx.Done():
-			return hctx.Err()
-		}
-		fmt.Printf(" [%s] Done '%s'\n", name, m.Body)
-		mu.Lock()
-		defer mu.Unlock()
-		if done++; count > 0 && done >= count {
+	var finished atomic.Int32
+	h := worker(name, unit, func() {
+		if count > 0 && int(finished.Add(1)) >= count {
 			stop()
 		}
-		return nil
-	}
+	})
 	err = sub.Subscribe(ctx, queue, h, bus.Group(queue), bus.Concurrency(1),
 		exampleutil.Ready(fmt.Sprintf(" [%s] Waiting for messages in %s. To exit press CTRL+C", name, queue), nil))
 	if err != nil {
@@ -114,51 +119,32 @@ func work(ctx context.Context, url, queue, name string, unit time.Duration, coun
 // pattern can be watched on mem://.
 func demo(ctx context.Context, url, queue string, unit time.Duration) error {
 	tasks := []string{"First task.", "Second task..", "Third task.", "Fourth task..", "Fifth task."}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make(chan error, 2)
-	var wg sync.WaitGroup
 	var handled atomic.Int32
 	allDone := make(chan struct{})
-	for _, w := range []string{"worker-1", "worker-2"} {
-		wg.Add(1)
-		ready := make(chan struct{})
-		go func() {
-			defer wg.Done()
-			sub, err := bus.OpenSubscriber(ctx, url)
-			if err != nil {
-				errs <- err
-				close(ready)
-				return
-			}
-			defer sub.Close()
-			errs <- sub.Subscribe(ctx, queue, func(hctx context.Context, m *bus.Message) error {
-				fmt.Printf(" [%s] Received '%s'\n", w, m.Body)
-				time.Sleep(time.Duration(strings.Count(string(m.Body), ".")) * unit)
-				fmt.Printf(" [%s] Done '%s'\n", w, m.Body)
-				if handled.Add(1) == int32(len(tasks)) {
-					close(allDone)
-				}
-				return nil
-			}, bus.Group(queue), bus.OnReady(func() { close(ready) }))
-		}()
-		<-ready
+	done := func() {
+		if handled.Add(1) == int32(len(tasks)) {
+			close(allDone)
+		}
+	}
+	for _, name := range []string{"worker-1", "worker-2"} {
+		sub, err := bus.OpenSubscriber(ctx, url)
+		if err != nil {
+			return err
+		}
+		defer sub.Close()
+		// Start returns once the worker is live; Close (deferred) stops
+		// it after the tasks.
+		if _, err := bus.Start(ctx, sub, queue, worker(name, unit, done), bus.Group(queue)); err != nil {
+			return err
+		}
 	}
 	if err := produce(ctx, url, queue, tasks); err != nil {
 		return err
 	}
 	select {
 	case <-allDone:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	cancel()
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
