@@ -27,7 +27,9 @@ type Publisher interface {
 	// returns nil only once the broker has taken every one of them (a
 	// publisher confirm, acks from all in-sync replicas, a PUBLISH reply).
 	// On error, some of the messages may have been taken: publishing is
-	// at-least-once. Publish fills empty ID, Time, Source and Type in place.
+	// at-least-once. When the adapter knows that some were taken and
+	// which, the error is a *PublishError listing the others; Unpublished
+	// returns the messages to send again. Publish fills empty ID, Time, Source and Type in place.
 	// After Close it returns ErrClosed.
 	Publish(ctx context.Context, topic string, msgs ...*Message) error
 

@@ -125,3 +125,44 @@ func RetryDelay(err error) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// PublishError is the error of a Publish of several messages of which the
+// broker took some and not others. Failed lists, in increasing order, the
+// indexes (into Publish's msgs) of the messages that were not taken, or
+// whose fate is unknown; every other message was taken. Err is the first
+// failure. A Publish error that is not a *PublishError says nothing of the
+// kind: treat every message as not taken.
+type PublishError struct {
+	Failed []int
+	Err    error
+}
+
+// Error reports how many messages failed, and why the first did.
+func (e *PublishError) Error() string {
+	return fmt.Sprintf("%d of the messages not published: %v", len(e.Failed), e.Err)
+}
+
+// Unwrap returns Err, so that errors.Is sees the cause.
+func (e *PublishError) Unwrap() error { return e.Err }
+
+// Unpublished returns the messages of msgs that the failed Publish that
+// returned err may not have published: those a *PublishError lists, or
+// all of them for any other non-nil error, and none for nil. Resending
+// them (with their IDs, which Publish filled) is what an at-least-once
+// producer does.
+func Unpublished(err error, msgs []*Message) []*Message {
+	if err == nil {
+		return nil
+	}
+	var pe *PublishError
+	if !errors.As(err, &pe) {
+		return msgs
+	}
+	out := make([]*Message, 0, len(pe.Failed))
+	for _, i := range pe.Failed {
+		if i >= 0 && i < len(msgs) {
+			out = append(out, msgs[i])
+		}
+	}
+	return out
+}

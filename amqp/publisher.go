@@ -116,18 +116,28 @@ type batch struct {
 	pubs     []amqp091.Publishing
 	todo     []int   // indexes of pubs still to publish, in order
 	left     int     // pubs neither confirmed nor failed
+	failed   []int   // indexes of the pubs that failed
 	strikes  []uint8 // per pub, made on its first refused close: how many it was a suspect of
 	err      error
 	queued   bool
 	done     chan error // receives err once left reaches 0
 }
 
-func (b *batch) resolve(err error) {
-	if err != nil && b.err == nil {
-		b.err = err
+func (b *batch) resolve(i int, err error) {
+	if err != nil {
+		if b.err == nil {
+			b.err = err
+		}
+		b.failed = append(b.failed, i)
 	}
 	b.left--
 	if b.left == 0 {
+		if b.err != nil && len(b.failed) < len(b.pubs) {
+			// Some were taken: say which were not, for the caller to
+			// resend only those.
+			slices.Sort(b.failed)
+			b.err = &bus.PublishError{Failed: b.failed, Err: b.err}
+		}
 		b.done <- b.err
 	}
 }
@@ -271,8 +281,8 @@ func (p *Publisher) run() {
 				for _, b := range queue {
 					todo := b.todo
 					b.todo = nil
-					for range todo {
-						b.resolve(err)
+					for _, i := range todo {
+						b.resolve(i, err)
 					}
 					b.queued = false
 				}
@@ -290,8 +300,8 @@ func (p *Publisher) run() {
 		p.current.Store(nil)
 		if p.isStopped() {
 			for _, b := range queue {
-				for range b.todo {
-					b.resolve(bus.ErrClosed)
+				for _, i := range b.todo {
+					b.resolve(i, bus.ErrClosed)
 				}
 			}
 			p.failSuspects(bus.ErrClosed)
@@ -329,8 +339,8 @@ func (p *Publisher) waitOut(queue []*batch, d time.Duration) []*batch {
 			return p.dropCancelled(queue)
 		case <-p.ctx.Done():
 			for _, b := range queue {
-				for range b.todo {
-					b.resolve(bus.ErrClosed)
+				for _, i := range b.todo {
+					b.resolve(i, bus.ErrClosed)
 				}
 			}
 			p.failSuspects(bus.ErrClosed)
@@ -342,7 +352,7 @@ func (p *Publisher) waitOut(queue []*batch, d time.Duration) []*batch {
 // failSuspects resolves every suspect with err.
 func (p *Publisher) failSuspects(err error) {
 	for _, f := range p.suspects {
-		f.b.resolve(err)
+		f.b.resolve(f.i, err)
 	}
 	p.suspects = nil
 }
@@ -352,7 +362,7 @@ func (p *Publisher) dropCancelled(queue []*batch) []*batch {
 	sus := p.suspects[:0]
 	for _, f := range p.suspects {
 		if err := f.b.ctx.Err(); err != nil {
-			f.b.resolve(err)
+			f.b.resolve(f.i, err)
 			continue
 		}
 		sus = append(sus, f)
@@ -369,8 +379,8 @@ func dropCancelled(queue []*batch) []*batch {
 		if err := b.ctx.Err(); err != nil {
 			todo := b.todo
 			b.todo = nil
-			for range todo {
-				b.resolve(err)
+			for _, i := range todo {
+				b.resolve(i, err)
 			}
 			b.queued = false
 			continue
@@ -477,14 +487,14 @@ func (s *pubSession) loop(queue []*batch) []*batch {
 			// Every Publish call has returned by now (or the close
 			// deadline ran out): whatever is left has no caller.
 			for _, b := range queue {
-				for range b.todo {
-					b.resolve(bus.ErrClosed)
+				for _, i := range b.todo {
+					b.resolve(i, bus.ErrClosed)
 				}
 				b.todo = nil
 			}
 			for tag, f := range s.inflight {
 				delete(s.inflight, tag)
-				f.b.resolve(bus.ErrClosed)
+				f.b.resolve(f.i, bus.ErrClosed)
 			}
 			p.failSuspects(bus.ErrClosed)
 			return nil
@@ -508,8 +518,8 @@ func (s *pubSession) publish(queue []*batch) ([]*batch, bool) {
 		if err := b.ctx.Err(); err != nil {
 			todo := b.todo
 			b.todo = nil
-			for range todo {
-				b.resolve(err)
+			for _, i := range todo {
+				b.resolve(i, err)
 			}
 		}
 		if len(b.todo) == 0 {
@@ -521,8 +531,8 @@ func (s *pubSession) publish(queue []*batch) ([]*batch, bool) {
 			if permanent(err) {
 				todo := b.todo
 				b.todo = nil
-				for range todo {
-					b.resolve(err)
+				for _, i := range todo {
+					b.resolve(i, err)
 				}
 				continue
 			}
@@ -551,13 +561,13 @@ func (s *pubSession) probe() bool {
 		f := p.suspects[0]
 		if err := f.b.ctx.Err(); err != nil {
 			p.suspects = p.suspects[1:]
-			f.b.resolve(err)
+			f.b.resolve(f.i, err)
 			continue
 		}
 		if err := s.declare(f.b.topic); err != nil {
 			if permanent(err) {
 				p.suspects = p.suspects[1:]
-				f.b.resolve(err)
+				f.b.resolve(f.i, err)
 				continue
 			}
 			return false
@@ -636,7 +646,7 @@ func (s *pubSession) settle(c amqp091.Confirmation) {
 	if err == nil && !c.Ack {
 		err = fmt.Errorf("amqp: broker refused message %q to topic %q (basic.nack)", pub.MessageId, f.b.topic)
 	}
-	f.b.resolve(err)
+	f.b.resolve(f.i, err)
 }
 
 // lost is lostBecause with the reason the channel gives, if any: it is
@@ -719,7 +729,7 @@ func (s *pubSession) lostBecause(queue []*batch, cause *amqp091.Error) []*batch 
 			// The broker handles a channel's messages in order and confirms
 			// none it refuses: this one it refused.
 			f := cands[0]
-			f.b.resolve(refusedError(f.b.topic, f.b.pubs[f.i].MessageId, cause))
+			f.b.resolve(f.i, refusedError(f.b.topic, f.b.pubs[f.i].MessageId, cause))
 			if s.probing {
 				innocent = append(innocent, p.clearSuspects()...)
 			}

@@ -92,6 +92,12 @@ func TestBrokerRefusesOversizedMessage(t *testing.T) {
 		}
 		err, took := publish(pub, ms...)
 		wantTooLarge("a batch with two large messages", err, took)
+		// The error says which were not published: exactly the two large
+		// ones, so a caller resends only those.
+		var pe *bus.PublishError
+		if !errors.As(err, &pe) || fmt.Sprint(pe.Failed) != "[10 25]" {
+			t.Errorf("batch error %v: want a *bus.PublishError with Failed [10 25]", err)
+		}
 	})
 	t.Run("concurrent callers", func(t *testing.T) {
 		pub := newPublisher(t, cfg)

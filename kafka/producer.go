@@ -14,6 +14,8 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 	metadataapi "github.com/segmentio/kafka-go/protocol/metadata"
+
+	"github.com/busline/bus"
 )
 
 // producer sends records to the partition leaders with kafka-go's Client,
@@ -59,6 +61,7 @@ type pendingRecord struct {
 	msg  *kafkago.Message
 	size int
 	w    *write
+	i    int // the record's index in its Publish call
 }
 
 // write is one call's records in flight, resolved one by one.
@@ -66,16 +69,16 @@ type write struct {
 	ctx    context.Context // the caller's: once it ends, unsent records are dropped
 	mu     sync.Mutex
 	left   int
-	failed int
+	failed []int // indexes of the records that failed
 	err    error // the first failure
 	done   chan struct{}
 }
 
-func (w *write) resolve(err error) {
+func (w *write) resolve(i int, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err != nil {
-		w.failed++
+		w.failed = append(w.failed, i)
 		if w.err == nil {
 			w.err = err
 		}
@@ -105,7 +108,7 @@ func (p *producer) send(ctx context.Context, topic string, kms []kafkago.Message
 	for i := range kms {
 		km := &kms[i]
 		id := p.balancer.Balance(*km, parts...)
-		byPart[id] = append(byPart[id], pendingRecord{msg: km, size: recordSize(km), w: w})
+		byPart[id] = append(byPart[id], pendingRecord{msg: km, size: recordSize(km), w: w, i: i})
 	}
 	for id, recs := range byPart {
 		p.enqueue(partitionKey{topic, id}, recs)
@@ -115,10 +118,15 @@ func (p *producer) send(ctx context.Context, topic string, kms []kafkago.Message
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if w.failed > 0 {
-		return fmt.Errorf("%d of %d messages failed: %w", w.failed, len(kms), w.err)
+	switch {
+	case len(w.failed) == 0:
+		return nil
+	case len(w.failed) == len(kms):
+		return w.err
 	}
-	return nil
+	// Some records were stored: say which were not.
+	slices.Sort(w.failed)
+	return &bus.PublishError{Failed: w.failed, Err: w.err}
 }
 
 func bytesOrNil(b []byte) kafkago.Bytes {
@@ -165,7 +173,7 @@ func (p *producer) run(k partitionKey, q *partitionQueue) {
 		kept := q.pending[:0]
 		for _, r := range q.pending {
 			if err := r.w.ctx.Err(); err != nil {
-				r.w.resolve(err)
+				r.w.resolve(r.i, err)
 				continue
 			}
 			kept = append(kept, r)
@@ -190,7 +198,7 @@ func (p *producer) run(k partitionKey, q *partitionQueue) {
 		q.mu.Unlock()
 		err := p.produce(k, batch)
 		for _, r := range batch {
-			r.w.resolve(err)
+			r.w.resolve(r.i, err)
 		}
 	}
 }

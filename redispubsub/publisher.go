@@ -107,12 +107,24 @@ func (p *Publisher) publish(ctx context.Context, topic string, msgs []*bus.Messa
 		cmds[i] = p.publishCmd(ctx, pipe, topic, p.encode(m))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
+		// A command with a reply was published; say which were not.
+		var failed []int
+		var first error
 		for i, c := range cmds {
 			if c.Err() != nil {
-				return 0, wrapErr(fmt.Sprintf("publish message %d of %d to %q", i, len(msgs), topic), c.Err())
+				if first == nil {
+					first = wrapErr(fmt.Sprintf("publish message %d of %d to %q", i, len(msgs), topic), c.Err())
+				}
+				failed = append(failed, i)
 			}
 		}
-		return 0, wrapErr(fmt.Sprintf("publish %d messages to %q", len(msgs), topic), err)
+		switch {
+		case first == nil:
+			return 0, wrapErr(fmt.Sprintf("publish %d messages to %q", len(msgs), topic), err)
+		case len(failed) < len(msgs):
+			return 0, &bus.PublishError{Failed: failed, Err: first}
+		}
+		return 0, first
 	}
 	var total int64
 	for _, c := range cmds {
