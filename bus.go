@@ -217,24 +217,24 @@ func OnReady(f func()) SubscribeOption { return func(c *SubscribeConfig) { c.Rea
 // StartFrom sets where a new group starts reading.
 func StartFrom(p StartPosition) SubscribeOption { return func(c *SubscribeConfig) { c.Start = p } }
 
-// WithRetry sets the retry policy for failed handlers, used as written.
-func WithRetry(p RetryPolicy) SubscribeOption { return func(c *SubscribeConfig) { c.Retry = p } }
+// Retry sets the retry policy for failed handlers, used as written.
+func Retry(p RetryPolicy) SubscribeOption { return func(c *SubscribeConfig) { c.Retry = p } }
 
 // DeadLetter sets the topic that failed and poison messages go to.
 func DeadLetter(topic string) SubscribeOption {
 	return func(c *SubscribeConfig) { c.DeadLetter = topic }
 }
 
-// WithLogger sets the logger for this subscription.
-func WithLogger(l *slog.Logger) SubscribeOption { return func(c *SubscribeConfig) { c.Logger = l } }
+// Logger sets the logger for this subscription.
+func Logger(l *slog.Logger) SubscribeOption { return func(c *SubscribeConfig) { c.Logger = l } }
 
 // NewSubscribeConfig checks a Subscribe call's arguments and resolves its
 // options, filling the documented defaults. It is what every adapter's
 // Subscribe runs first; the error wraps ErrInvalid. An adapter passes
-// WithLogger(its own logger) ahead of the caller's options, so that a
-// caller's WithLogger wins.
+// Logger(its own logger) ahead of the caller's options, so that a
+// caller's Logger wins.
 func NewSubscribeConfig(topic string, h Handler, opts ...SubscribeOption) (SubscribeConfig, error) {
-	cfg := SubscribeConfig{Concurrency: DefaultConcurrency, Retry: DefaultRetry}
+	cfg := SubscribeConfig{Concurrency: DefaultConcurrency, Retry: DefaultRetry()}
 	if err := ValidateTopic(topic); err != nil {
 		return cfg, err
 	}
@@ -263,14 +263,17 @@ func NewSubscribeConfig(topic string, h Handler, opts ...SubscribeOption) (Subsc
 		return cfg, fmt.Errorf("%w: dead letter topic is the topic itself", ErrInvalid)
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = DiscardLogger
+		cfg.Logger = DiscardLogger()
 	}
 	return cfg, nil
 }
 
-// DiscardLogger drops everything; it is the default logger, so busline is
-// silent unless given one.
-var DiscardLogger = slog.New(slog.DiscardHandler)
+// DiscardLogger returns a logger that drops everything; it is the default
+// logger, so busline is silent unless given one. Every call returns the
+// same logger.
+func DiscardLogger() *slog.Logger { return discardLogger }
+
+var discardLogger = slog.New(slog.DiscardHandler)
 
 // DefaultCloseTimeout bounds Close: handlers still running after it are
 // cancelled. Use Shutdown for a deadline of your own.

@@ -64,7 +64,7 @@ func TestURLFromEnv(t *testing.T) {
 }
 
 func TestRetryPolicy(t *testing.T) {
-	require.NoError(t, bus.DefaultRetry.Validate())
+	require.NoError(t, bus.DefaultRetry().Validate())
 	require.NoError(t, bus.NoRetry().Validate())
 	require.NoError(t, bus.RetryForever(0, 0).Validate())
 	require.ErrorIs(t, bus.RetryPolicy{}.Validate(), bus.ErrInvalid)
@@ -120,14 +120,14 @@ func TestSubscribeConfig(t *testing.T) {
 	cfg, err := bus.NewSubscribeConfig("orders", h)
 	require.NoError(t, err)
 	require.Equal(t, bus.DefaultConcurrency, cfg.Concurrency)
-	require.Equal(t, bus.DefaultRetry, cfg.Retry)
+	require.Equal(t, bus.DefaultRetry(), cfg.Retry)
 	require.Equal(t, "orders.dlq", cfg.DeadLetter)
 	require.Equal(t, bus.StartEarliest, cfg.Start)
 
 	for name, opts := range map[string][]bus.SubscribeOption{
 		"concurrency":      {bus.Concurrency(-1)},
 		"start":            {bus.StartFrom(7)},
-		"retry":            {bus.WithRetry(bus.RetryPolicy{MaxAttempts: -2})},
+		"retry":            {bus.Retry(bus.RetryPolicy{MaxAttempts: -2})},
 		"dead letter loop": {bus.DeadLetter("orders")},
 	} {
 		_, err := bus.NewSubscribeConfig("orders", h, opts...)

@@ -93,7 +93,7 @@
 //     OnReady is not called then. A live subscription returns nil when
 //     ctx ends or Close stops it, and an error only when it failed for
 //     good.
-//   - A logger given with WithLogger is used as given, DiscardLogger
+//   - A logger given with Logger is used as given, DiscardLogger()
 //     included; the adapter's logger is only the default.
 //   - A message waiting behind a busy Key takes no worker: with
 //     Concurrency(n), a subscription holds at most 4n messages (n when n

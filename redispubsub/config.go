@@ -131,7 +131,7 @@ type Config struct {
 	PoolSize int
 
 	// Logger receives the adapter's logs (reconnects, gaps, drops). It
-	// cannot be set by URL. Default: bus.DiscardLogger, silent.
+	// cannot be set by URL. Default: bus.DiscardLogger(), silent.
 	Logger *slog.Logger
 	// TLSConfig, when set, is used as is instead of the TLS* fields. It
 	// cannot be set by URL. Default: nil.
@@ -255,7 +255,7 @@ func (cfg Config) withDefaults() Config {
 	cfg.DialTimeout = cmp.Or(cfg.DialTimeout, DefaultDialTimeout)
 	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, DefaultIOTimeout)
 	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, DefaultIOTimeout)
-	cfg.Logger = cmp.Or(cfg.Logger, bus.DiscardLogger)
+	cfg.Logger = cmp.Or(cfg.Logger, bus.DiscardLogger())
 	return cfg
 }
 

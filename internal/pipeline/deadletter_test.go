@@ -82,7 +82,7 @@ func TestRefusedDeadLetterIsFinal(t *testing.T) {
 				func(_ context.Context, _ string, m *bus.Message) error {
 					sent = append(sent, m)
 					return c.refuse(m)
-				}, bus.WithRetry(bus.NoRetry()))
+				}, bus.Retry(bus.NoRetry()))
 			r.Stop = closedChan() // a wrongly taken failure pause would not hide
 			if out := r.Handle(context.Background(), hostile()); out != c.wantOut || len(sent) != c.wantSent {
 				t.Fatalf("outcome %v after %d publishes, want %v after %d", out, len(sent), c.wantOut, c.wantSent)

@@ -250,10 +250,10 @@ func addDeadLetterMeta(md map[string]string, cause error, attempts int, topic, g
 	md[bus.MetaDeadLetterTime] = time.Now().UTC().Format(time.RFC3339Nano)
 }
 
-// Logger returns l, or bus.DiscardLogger when l is nil.
+// Logger returns l, or bus.DiscardLogger() when l is nil.
 func Logger(l *slog.Logger) *slog.Logger {
 	if l == nil {
-		return bus.DiscardLogger
+		return bus.DiscardLogger()
 	}
 	return l
 }

@@ -4,8 +4,8 @@
 //   - arguments are checked first (bus.ErrInvalid, and the adapter's own
 //     Params.Check), then the Subscriber's state: after Close, Subscribe
 //     fails with bus.ErrClosed;
-//   - the adapter's logger is the default and a caller's WithLogger,
-//     bus.DiscardLogger included, always wins;
+//   - the adapter's logger is the default and a caller's Logger option,
+//     bus.DiscardLogger() included, always wins;
 //   - a subscription that ends before it was live returns an error: the
 //     one that kept it from going live, bus.ErrClosed when Close came
 //     first, or the context's error when ctx ended first; OnReady is then
@@ -86,9 +86,9 @@ type Sub struct {
 func Begin(ctx context.Context, p Params, topic string, h bus.Handler, opts []bus.SubscribeOption) (*Sub, error) {
 	logger := p.Logger
 	if logger == nil {
-		logger = bus.DiscardLogger
+		logger = bus.DiscardLogger()
 	}
-	cfg, err := bus.NewSubscribeConfig(topic, h, append([]bus.SubscribeOption{bus.WithLogger(logger)}, opts...)...)
+	cfg, err := bus.NewSubscribeConfig(topic, h, append([]bus.SubscribeOption{bus.Logger(logger)}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: subscribe: %w", p.Pkg, err)
 	}
