@@ -19,7 +19,7 @@ import (
 )
 
 // Scheme is the URL scheme of plain AMQP connections; SchemeTLS is the one
-// of TLS connections. Both are registered with bus.Register.
+// of TLS connections. Both are registered with driver.Register.
 const (
 	Scheme    = "amqp"
 	SchemeTLS = "amqps"

@@ -21,7 +21,7 @@ import (
 	"github.com/busline/bus/internal/urlparam"
 )
 
-// Scheme is the URL scheme this package registers with bus.Register.
+// Scheme is the URL scheme this package registers with driver.Register.
 const Scheme = "kafka"
 
 // SASL mechanisms accepted by Config.SASL.

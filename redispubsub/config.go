@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 	"github.com/busline/bus/internal/opener"
 	"github.com/busline/bus/internal/tlsconf"
 	"github.com/busline/bus/internal/urlparam"
@@ -361,6 +362,6 @@ func (cfg Config) where() string {
 
 func init() {
 	o := opener.Funcs[Config, *Publisher, *Subscriber]{Parse: fromURL, NewPublisher: NewPublisher, NewSubscriber: NewSubscriber}
-	bus.Register(Scheme, o)
-	bus.Register(SchemeTLS, o)
+	driver.Register(Scheme, o)
+	driver.Register(SchemeTLS, o)
 }

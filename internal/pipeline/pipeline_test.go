@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 )
 
 func runner(t *testing.T, h bus.Handler, dl DeadLetterFunc, opts ...bus.SubscribeOption) *Runner {
-	cfg, err := bus.NewSubscribeConfig("orders", h, opts...)
+	cfg, err := driver.NewSubscribeConfig("orders", h, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 	"github.com/busline/bus/internal/dispatch"
 	"github.com/busline/bus/internal/lifecycle"
 	"github.com/busline/bus/internal/pipeline"
@@ -47,7 +48,7 @@ type Params struct {
 	// Check, when set, checks the resolved options against what the
 	// adapter supports (a group it cannot have, say); its error is
 	// returned as it is, before the Subscriber's state is looked at.
-	Check func(topic string, cfg bus.SubscribeConfig) error
+	Check func(topic string, cfg driver.SubscribeConfig) error
 	// Grace is how long running handlers may go on after ctx ends before
 	// their contexts are cancelled. Default: bus.DefaultCloseTimeout.
 	Grace time.Duration
@@ -56,7 +57,7 @@ type Params struct {
 // Sub is one running Subscribe call.
 type Sub struct {
 	Topic  string
-	Config bus.SubscribeConfig
+	Config driver.SubscribeConfig
 	// Runner runs the pipeline on one message.
 	Runner *pipeline.Runner
 	// Pool runs handlers up to Config.Concurrency, in key order.
@@ -88,7 +89,7 @@ func Begin(ctx context.Context, p Params, topic string, h bus.Handler, opts []bu
 	if logger == nil {
 		logger = bus.DiscardLogger()
 	}
-	cfg, err := bus.NewSubscribeConfig(topic, h, append([]bus.SubscribeOption{bus.Logger(logger)}, opts...)...)
+	cfg, err := driver.NewSubscribeConfig(topic, h, append([]bus.SubscribeOption{bus.Logger(logger)}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: subscribe: %w", p.Pkg, err)
 	}
