@@ -2,9 +2,10 @@ package bus
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/busline/bus/internal/subcfg"
 )
 
 // Handler processes one received message. Returning nil acknowledges it.
@@ -151,29 +152,6 @@ const (
 // prefetch(1) fair dispatch and on every adapter keeps strict order.
 const DefaultConcurrency = 1
 
-// SubscribeConfig is the resolved form of a Subscribe call's options.
-// Adapters get it from NewSubscribeConfig.
-type SubscribeConfig struct {
-	// Group names the consumer group; empty means broadcast.
-	Group string
-	// Concurrency is how many messages may be in the handler at once.
-	// Default: DefaultConcurrency.
-	Concurrency int
-	// Ready is called once, when the subscription is live.
-	Ready func()
-	// Start is where a new group starts reading. Default: StartEarliest.
-	Start StartPosition
-	// Retry is the policy for failed handlers. Default: DefaultRetry.
-	Retry RetryPolicy
-	// DeadLetter is the topic failed and poison messages go to.
-	// Default: the topic name followed by DeadLetterSuffix.
-	DeadLetter string
-	// Logger receives the subscription's logs. Default: the adapter's logger.
-	Logger *slog.Logger
-	// Middleware wraps the handler, the first outermost (see Use).
-	Middleware []Middleware
-}
-
 // DeadLetterSuffix is appended to a topic's name to name its default dead
 // letter topic.
 const DeadLetterSuffix = ".dlq"
@@ -187,92 +165,45 @@ const (
 	MetaDeadLetterTime     = "busline-dead-letter-time"
 )
 
-// Metadata keys of received messages that keep what could not be metadata
-// as it was; see Message.Metadata.
-const (
-	// MetaForeignPrefix starts the key of a received header that could not
-	// be metadata under its own name: one with a reserved name (a
-	// CloudEvents prefix busline does not decode on this broker, such as
-	// "ce_x" on RabbitMQ), an empty or over-long name, or a key or value
-	// that is not valid UTF-8.
-	MetaForeignPrefix = "busline-foreign-"
-	// MetaForeignDropped lists, comma-separated, the metadata keys dropped
-	// because the message's metadata added up to more than
-	// MaxMetadataBytes (the list is cut at 1 KiB).
-	MetaForeignDropped = "busline-foreign-dropped"
-)
+// SubscribeOption sets one setting of a Subscribe call. The options are
+// the functions of this package that return one; adapters resolve them
+// with driver.NewSubscribeConfig.
+type SubscribeOption func(*subscribeOptions)
 
-// SubscribeOption sets one field of a SubscribeConfig.
-type SubscribeOption func(*SubscribeConfig)
+// subscribeOptions is what the options set; package driver reads it.
+type subscribeOptions = subcfg.Options[StartPosition, RetryPolicy, Middleware]
 
 // Group makes the subscription a member of the named consumer group.
-func Group(name string) SubscribeOption { return func(c *SubscribeConfig) { c.Group = name } }
+func Group(name string) SubscribeOption { return func(c *subscribeOptions) { c.Group = name } }
 
 // Concurrency lets up to n messages be handled at once (n >= 1).
-func Concurrency(n int) SubscribeOption { return func(c *SubscribeConfig) { c.Concurrency = n } }
+func Concurrency(n int) SubscribeOption { return func(c *subscribeOptions) { c.Concurrency = n } }
 
 // OnReady calls f once the subscription is live: from then on, a published
 // message reaches it. Subscribe errors before that point are returned by
 // Subscribe without f being called.
-func OnReady(f func()) SubscribeOption { return func(c *SubscribeConfig) { c.Ready = f } }
+func OnReady(f func()) SubscribeOption { return func(c *subscribeOptions) { c.Ready = f } }
 
 // StartFrom sets where a new group starts reading.
-func StartFrom(p StartPosition) SubscribeOption { return func(c *SubscribeConfig) { c.Start = p } }
+func StartFrom(p StartPosition) SubscribeOption { return func(c *subscribeOptions) { c.Start = p } }
 
-// WithRetry sets the retry policy for failed handlers, used as written.
-func WithRetry(p RetryPolicy) SubscribeOption { return func(c *SubscribeConfig) { c.Retry = p } }
+// Retry sets the retry policy for failed handlers, used as written.
+func Retry(p RetryPolicy) SubscribeOption { return func(c *subscribeOptions) { c.Retry = p } }
 
 // DeadLetter sets the topic that failed and poison messages go to.
 func DeadLetter(topic string) SubscribeOption {
-	return func(c *SubscribeConfig) { c.DeadLetter = topic }
+	return func(c *subscribeOptions) { c.DeadLetter = topic }
 }
 
-// WithLogger sets the logger for this subscription.
-func WithLogger(l *slog.Logger) SubscribeOption { return func(c *SubscribeConfig) { c.Logger = l } }
+// Logger sets the logger for this subscription.
+func Logger(l *slog.Logger) SubscribeOption { return func(c *subscribeOptions) { c.Logger = l } }
 
-// NewSubscribeConfig checks a Subscribe call's arguments and resolves its
-// options, filling the documented defaults. It is what every adapter's
-// Subscribe runs first; the error wraps ErrInvalid. An adapter passes
-// WithLogger(its own logger) ahead of the caller's options, so that a
-// caller's WithLogger wins.
-func NewSubscribeConfig(topic string, h Handler, opts ...SubscribeOption) (SubscribeConfig, error) {
-	cfg := SubscribeConfig{Concurrency: DefaultConcurrency, Retry: DefaultRetry}
-	if err := ValidateTopic(topic); err != nil {
-		return cfg, err
-	}
-	if h == nil {
-		return cfg, fmt.Errorf("%w: nil handler", ErrInvalid)
-	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	if err := checkMiddleware(cfg.Middleware); err != nil {
-		return cfg, err
-	}
-	if cfg.Concurrency < 1 {
-		return cfg, fmt.Errorf("%w: concurrency must be >= 1, got %d", ErrInvalid, cfg.Concurrency)
-	}
-	if err := cfg.Retry.Validate(); err != nil {
-		return cfg, err
-	}
-	if cfg.Start != StartEarliest && cfg.Start != StartLatest {
-		return cfg, fmt.Errorf("%w: unknown start position %d", ErrInvalid, cfg.Start)
-	}
-	if cfg.DeadLetter == "" {
-		cfg.DeadLetter = topic + DeadLetterSuffix
-	}
-	if cfg.DeadLetter == topic {
-		return cfg, fmt.Errorf("%w: dead letter topic is the topic itself", ErrInvalid)
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = DiscardLogger
-	}
-	return cfg, nil
-}
+// DiscardLogger returns a logger that drops everything; it is the default
+// logger, so busline is silent unless given one. Every call returns the
+// same logger.
+func DiscardLogger() *slog.Logger { return discardLogger }
 
-// DiscardLogger drops everything; it is the default logger, so busline is
-// silent unless given one.
-var DiscardLogger = slog.New(slog.DiscardHandler)
+var discardLogger = slog.New(slog.DiscardHandler)
 
 // DefaultCloseTimeout bounds Close: handlers still running after it are
 // cancelled. Use Shutdown for a deadline of your own.

@@ -74,7 +74,7 @@ func TestEmptyURLNamesBUSURL(t *testing.T) {
 }
 
 func TestRetryPolicy(t *testing.T) {
-	require.NoError(t, bus.DefaultRetry.Validate())
+	require.NoError(t, bus.DefaultRetry().Validate())
 	require.NoError(t, bus.NoRetry().Validate())
 	require.NoError(t, bus.RetryForever(0, 0).Validate())
 	require.ErrorIs(t, bus.RetryPolicy{}.Validate(), bus.ErrInvalid)
@@ -120,29 +120,6 @@ func TestMessageValidate(t *testing.T) {
 	}
 	big := &bus.Message{Metadata: map[string]string{"k": strings.Repeat("v", bus.MaxMetadataBytes)}}
 	require.ErrorIs(t, big.Validate(), bus.ErrTooLarge)
-	require.ErrorIs(t, bus.PreparePublish("t", []*bus.Message{{Body: make([]byte, 11)}}, 10), bus.ErrTooLarge)
-	require.ErrorIs(t, bus.PreparePublish("", nil, 0), bus.ErrInvalid)
-	require.ErrorIs(t, bus.PreparePublish("\xff", nil, 0), bus.ErrInvalid)
-}
-
-func TestSubscribeConfig(t *testing.T) {
-	h := func(context.Context, *bus.Message) error { return nil }
-	cfg, err := bus.NewSubscribeConfig("orders", h)
-	require.NoError(t, err)
-	require.Equal(t, bus.DefaultConcurrency, cfg.Concurrency)
-	require.Equal(t, bus.DefaultRetry, cfg.Retry)
-	require.Equal(t, "orders.dlq", cfg.DeadLetter)
-	require.Equal(t, bus.StartEarliest, cfg.Start)
-
-	for name, opts := range map[string][]bus.SubscribeOption{
-		"concurrency":      {bus.Concurrency(-1)},
-		"start":            {bus.StartFrom(7)},
-		"retry":            {bus.WithRetry(bus.RetryPolicy{MaxAttempts: -2})},
-		"dead letter loop": {bus.DeadLetter("orders")},
-	} {
-		_, err := bus.NewSubscribeConfig("orders", h, opts...)
-		require.ErrorIs(t, err, bus.ErrInvalid, name)
-	}
 }
 
 func TestMessageAs(t *testing.T) {

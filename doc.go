@@ -95,7 +95,7 @@
 //     OnReady is not called then. A live subscription returns nil when
 //     ctx ends or Close stops it, and an error only when it failed for
 //     good.
-//   - A logger given with WithLogger is used as given, DiscardLogger
+//   - A logger given with Logger is used as given, DiscardLogger()
 //     included; the adapter's logger is only the default.
 //   - A message waiting behind a busy Key takes no worker: with
 //     Concurrency(n), a subscription holds at most 4n messages (n when n
@@ -111,4 +111,16 @@
 // use; each adapter's package doc lists the types. Use them to read what
 // busline does not model, knowing that code using them is tied to one
 // broker.
+//
+// # Adapters
+//
+// Adapters are written against package github.com/busline/bus/driver,
+// which holds what only they call (Register, NewSubscribeConfig,
+// PreparePublish...) and gives the rules above from the adapter's side;
+// package bustest checks that an adapter keeps them.
+//
+// Defaults are constants or functions (DefaultRetry, DiscardLogger), so
+// that no code can change them for the whole process by mistake. The
+// sentinel errors are variables, as error values made by errors.New are
+// in Go; they are never to be assigned.
 package bus

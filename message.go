@@ -2,12 +2,13 @@ package bus
 
 import (
 	"fmt"
-	"reflect"
-	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/busline/bus/internal/assign"
+	"github.com/busline/bus/internal/metakey"
 )
 
 // Limits on message metadata, enforced by Message.Validate on every Publish.
@@ -79,15 +80,15 @@ type Message struct {
 	// A received message always passes Validate, so that a handler can
 	// publish it again unchanged (a forwarder) and it can always be
 	// dead-lettered. A header that cannot be metadata as it is arrives
-	// under MetaForeignPrefix: "busline-foreign-" + its name when it has a
-	// reserved or empty name (a "ce_x" header on RabbitMQ, a
+	// under a key that starts with "busline-foreign-": that prefix + its
+	// name when it has a reserved or empty name (a "ce_x" header on RabbitMQ, a
 	// "cloudEvents_x" one on Kafka, an unprefixed header that lost to an
 	// extension of the same name); "busline-foreign-base64-" + its name in
 	// unpadded URL-safe base64, with its value in standard base64, when its
 	// name or value is not valid UTF-8. Keys are cut to
 	// MaxMetadataKeyBytes. When received metadata adds up to more than
 	// MaxMetadataBytes, the largest entries are dropped and their names
-	// listed under MetaForeignDropped.
+	// listed, comma-separated, under "busline-foreign-dropped".
 	Metadata map[string]string
 	// Body is the payload, passed through untouched.
 	Body []byte
@@ -123,29 +124,7 @@ func NewMessage(typ string, body []byte) *Message {
 // As sets target, a non-nil pointer, to the broker client's native value
 // for this delivery when the types match, and reports whether it did. Each
 // adapter's package doc lists the types it supports.
-func (m *Message) As(target any) bool { return as(m.Delivery.Native, target) }
-
-// as assigns v to *target when *target can hold v.
-func as(v, target any) bool {
-	if v == nil || target == nil {
-		return false
-	}
-	rv := reflect.ValueOf(target)
-	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return false
-	}
-	elem := rv.Elem()
-	src := reflect.ValueOf(v)
-	if !src.Type().AssignableTo(elem.Type()) {
-		return false
-	}
-	elem.Set(src)
-	return true
-}
-
-// AsValue is the As helper adapters use for their own types: it sets
-// target to v when target is a pointer to a type v is assignable to.
-func AsValue(v, target any) bool { return as(v, target) }
+func (m *Message) As(target any) bool { return assign.To(m.Delivery.Native, target) }
 
 // Validate reports a message that cannot be published: invalid or reserved
 // metadata keys, non-UTF-8 metadata, or metadata over MaxMetadataBytes.
@@ -163,74 +142,13 @@ func (m *Message) Validate() error {
 			return fmt.Errorf("%w: metadata key %.32q... is %d bytes, over %d", ErrInvalid, k, len(k), MaxMetadataKeyBytes)
 		case !utf8.ValidString(k) || !utf8.ValidString(v):
 			return fmt.Errorf("%w: metadata %q is not valid UTF-8", ErrInvalid, k)
-		case IsReservedKey(k):
+		case metakey.Reserved(k):
 			return fmt.Errorf("%w: metadata key %q uses a reserved prefix", ErrInvalid, k)
 		}
 		total += len(k) + len(v)
 	}
 	if total > MaxMetadataBytes {
 		return fmt.Errorf("%w: metadata is %d bytes, over %d", ErrTooLarge, total, MaxMetadataBytes)
-	}
-	return nil
-}
-
-// IsReservedKey reports whether a metadata key collides with the headers
-// busline itself writes on the wire: it starts with "ce_" or
-// "cloudEvents_", or is "content-type", in any case.
-func IsReservedKey(k string) bool {
-	return hasPrefixFold(k, "ce_") || hasPrefixFold(k, "cloudevents_") || strings.EqualFold(k, "content-type")
-}
-
-// hasPrefixFold is strings.HasPrefix under Unicode case folding, without
-// allocating.
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
-}
-
-// prepare fills the defaults Publish promises.
-func (m *Message) prepare(now time.Time) {
-	if m.ID == "" {
-		m.ID = uuid.NewString()
-	}
-	if m.Time.IsZero() {
-		m.Time = now
-	}
-	if m.Source == "" {
-		m.Source = DefaultSource
-	}
-	if m.Type == "" {
-		m.Type = DefaultType
-	}
-}
-
-// PreparePublish is what every adapter's Publish runs first: it checks the
-// topic and each message (Validate, and Body against maxBody when maxBody
-// > 0) and fills the defaults Message documents. The error names the
-// offending message by index.
-func PreparePublish(topic string, msgs []*Message, maxBody int) error {
-	if err := ValidateTopic(topic); err != nil {
-		return err
-	}
-	now := time.Now()
-	for i, m := range msgs {
-		if err := m.Validate(); err != nil {
-			return fmt.Errorf("message %d: %w", i, err)
-		}
-		if maxBody > 0 && len(m.Body) > maxBody {
-			return fmt.Errorf("%w: message %d body is %d bytes, over the limit of %d", ErrTooLarge, i, len(m.Body), maxBody)
-		}
-		m.prepare(now)
-	}
-	return nil
-}
-
-// ValidateTopic reports an empty or non-UTF-8 topic name.
-func ValidateTopic(topic string) error {
-	if topic == "" {
-		return fmt.Errorf("%w: empty topic", ErrInvalid)
-	}
-	if !utf8.ValidString(topic) {
-		return fmt.Errorf("%w: topic is not valid UTF-8", ErrInvalid)
 	}
 	return nil
 }

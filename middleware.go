@@ -21,30 +21,7 @@ type Middleware func(Handler) Handler
 // first (outermost); middleware added to the whole Subscriber with
 // UseSubscriber runs before all of the subscription's own.
 func Use(mw ...Middleware) SubscribeOption {
-	return func(c *SubscribeConfig) { c.Middleware = append(c.Middleware, mw...) }
-}
-
-// Wrap returns h wrapped in the config's middleware, the first outermost;
-// a middleware that returns a nil Handler is an error wrapping ErrInvalid.
-// Adapters call it once per subscription, on the handler they pass to the
-// retry pipeline.
-func (c SubscribeConfig) Wrap(h Handler) (Handler, error) {
-	for i := len(c.Middleware) - 1; i >= 0; i-- {
-		if h = c.Middleware[i](h); h == nil {
-			return nil, fmt.Errorf("%w: middleware %d returned a nil handler", ErrInvalid, i)
-		}
-	}
-	return h, nil
-}
-
-// checkMiddleware reports a nil middleware.
-func checkMiddleware(mws []Middleware) error {
-	for i, mw := range mws {
-		if mw == nil {
-			return fmt.Errorf("%w: middleware %d is nil", ErrInvalid, i)
-		}
-	}
-	return nil
+	return func(c *subscribeOptions) { c.Middleware = append(c.Middleware, mw...) }
 }
 
 // PublishFunc is the signature of Publisher.Publish.

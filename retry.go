@@ -12,7 +12,7 @@ const Unlimited = -1
 // RetryPolicy says how often, and how far apart, a message whose handler
 // failed is handed to the handler again before it is dead-lettered.
 //
-// A policy given with WithRetry is used exactly as written: a zero
+// A policy given with Retry is used exactly as written: a zero
 // MinBackoff means no wait between attempts. DefaultRetry applies only when
 // no policy is given at all.
 type RetryPolicy struct {
@@ -30,9 +30,11 @@ type RetryPolicy struct {
 	Jitter float64
 }
 
-// DefaultRetry is the policy used when a subscription sets none: five
+// DefaultRetry returns the policy used when a subscription sets none: five
 // attempts, waiting 100ms, 200ms, 400ms and 800ms (±20%) between them.
-var DefaultRetry = RetryPolicy{MaxAttempts: 5, MinBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, Multiplier: 2, Jitter: 0.2}
+func DefaultRetry() RetryPolicy {
+	return RetryPolicy{MaxAttempts: 5, MinBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, Multiplier: 2, Jitter: 0.2}
+}
 
 // NoRetry is a policy that calls the handler once: a failure goes straight
 // to the dead letter destination.

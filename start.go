@@ -26,7 +26,7 @@ func Start(ctx context.Context, s Subscriber, topic string, h Handler, opts ...S
 	r := &Running{cancel: cancel, done: make(chan struct{})}
 	ready := make(chan struct{})
 	var once sync.Once
-	opts = append(opts[:len(opts):len(opts)], func(c *SubscribeConfig) {
+	opts = append(opts[:len(opts):len(opts)], func(c *subscribeOptions) {
 		user := c.Ready
 		c.Ready = func() {
 			if user != nil {

@@ -5,50 +5,22 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"slices"
 	"strings"
-	"sync"
+
+	"github.com/busline/bus/internal/registry"
 )
 
-// Opener opens publishers and subscribers for one URL scheme. Adapters
-// register theirs with Register from an init function.
-type Opener interface {
+// opener is what driver.Register stores: a driver.Opener, which package
+// bus cannot name because driver imports bus.
+type opener interface {
 	OpenPublisher(ctx context.Context, u *url.URL) (Publisher, error)
 	OpenSubscriber(ctx context.Context, u *url.URL) (Subscriber, error)
 }
 
-var registry = struct {
-	sync.RWMutex
-	m map[string]Opener
-}{m: map[string]Opener{}}
-
-// Register makes an Opener available under a URL scheme. It panics when the
-// scheme is registered twice or o is nil, as both are programming errors.
-func Register(scheme string, o Opener) {
-	registry.Lock()
-	defer registry.Unlock()
-	if o == nil {
-		panic("bus: Register opener is nil")
-	}
-	if _, dup := registry.m[scheme]; dup {
-		panic("bus: Register called twice for scheme " + scheme)
-	}
-	registry.m[scheme] = o
-}
-
 // Schemes returns the registered URL schemes, sorted.
-func Schemes() []string {
-	registry.RLock()
-	defer registry.RUnlock()
-	s := make([]string, 0, len(registry.m))
-	for k := range registry.m {
-		s = append(s, k)
-	}
-	slices.Sort(s)
-	return s
-}
+func Schemes() []string { return registry.Schemes() }
 
-func opener(rawURL string) (Opener, *url.URL, error) {
+func lookup(rawURL string) (opener, *url.URL, error) {
 	if rawURL == "" {
 		return nil, nil, fmt.Errorf("bus: %w: empty broker URL (set $%s, or pass a URL such as mem:// for the in-process broker)",
 			ErrInvalid, EnvURL)
@@ -61,9 +33,8 @@ func opener(rawURL string) (Opener, *url.URL, error) {
 	if u.Scheme == "" {
 		return nil, nil, fmt.Errorf("bus: %w: URL %q has no scheme (want one of %s)", ErrInvalid, RedactURL(rawURL), strings.Join(Schemes(), ", "))
 	}
-	registry.RLock()
-	o, ok := registry.m[u.Scheme]
-	registry.RUnlock()
+	v, _ := registry.Lookup(u.Scheme)
+	o, ok := v.(opener)
 	if !ok {
 		return nil, nil, fmt.Errorf("bus: %w: unknown URL scheme %q (registered: %s; forgotten import of the adapter package?)",
 			ErrInvalid, u.Scheme, strings.Join(Schemes(), ", "))
@@ -75,7 +46,7 @@ func opener(rawURL string) (Opener, *url.URL, error) {
 // adapter registered for its scheme (import the adapter package, perhaps
 // as _, to register it). Unknown schemes and URL parameters are errors.
 func OpenPublisher(ctx context.Context, rawURL string) (Publisher, error) {
-	o, u, err := opener(rawURL)
+	o, u, err := lookup(rawURL)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +62,7 @@ func OpenPublisher(ctx context.Context, rawURL string) (Publisher, error) {
 // OpenSubscriber opens a Subscriber for the broker the URL names; see
 // OpenPublisher.
 func OpenSubscriber(ctx context.Context, rawURL string) (Subscriber, error) {
-	o, u, err := opener(rawURL)
+	o, u, err := lookup(rawURL)
 	if err != nil {
 		return nil, err
 	}

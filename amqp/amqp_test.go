@@ -150,7 +150,7 @@ func TestRetryThenDeadLetter(t *testing.T) {
 			subscribe(t, sub, topic, func(context.Context, *bus.Message) error {
 				calls.Add(1)
 				return errors.New("boom")
-			}, bus.Group(group), bus.WithRetry(bus.RetryPolicy{MaxAttempts: 3}))
+			}, bus.Group(group), bus.Retry(bus.RetryPolicy{MaxAttempts: 3}))
 			dead := newCollector()
 			// The dead letter topic's durable queue is its group named after it.
 			subscribe(t, sub, dlq, dead.handle, bus.Group(dlq))

@@ -19,7 +19,7 @@ import (
 )
 
 // Scheme is the URL scheme of plain AMQP connections; SchemeTLS is the one
-// of TLS connections. Both are registered with bus.Register.
+// of TLS connections. Both are registered with driver.Register.
 const (
 	Scheme    = "amqp"
 	SchemeTLS = "amqps"
@@ -137,7 +137,7 @@ func (c Config) withDefaults() Config {
 	c.MaxInFlight = cmp.Or(c.MaxInFlight, 10000)
 	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
 	c.ConnectionName = cmp.Or(c.ConnectionName, "busline")
-	c.Logger = cmp.Or(c.Logger, bus.DiscardLogger)
+	c.Logger = cmp.Or(c.Logger, bus.DiscardLogger())
 	return c
 }
 

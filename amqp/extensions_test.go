@@ -75,7 +75,7 @@ func TestForeignExtensionArrivesAsMetadata(t *testing.T) {
 		err := pub.Publish(ctx, next, m)
 		forwarded <- err
 		return err
-	}, bus.Group(topic), bus.WithRetry(bus.NoRetry()))
+	}, bus.Group(topic), bus.Retry(bus.NoRetry()))
 	got := newCollector()
 	subscribe(t, sub, next, got.handle, bus.Group(next))
 	when := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
@@ -123,7 +123,7 @@ func TestHostileHeadersDeadLetteredOnce(t *testing.T) {
 		calls[m.ID]++
 		mu.Unlock()
 		return errors.New("cannot handle")
-	}, bus.Group(topic), bus.WithRetry(bus.NoRetry()))
+	}, bus.Group(topic), bus.Retry(bus.NoRetry()))
 	dead := newCollector()
 	subscribe(t, sub, dlq, dead.handle, bus.Group(dlq))
 

@@ -11,6 +11,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 	"github.com/busline/bus/internal/lifecycle"
 )
 
@@ -160,9 +161,9 @@ func (p *Publisher) Publish(ctx context.Context, topic string, msgs ...*bus.Mess
 	}
 	defer leave()
 	if len(msgs) == 0 {
-		return bus.ValidateTopic(topic)
+		return driver.ValidateTopic(topic)
 	}
-	if err := bus.PreparePublish(topic, msgs, p.cfg.MaxBodyBytes); err != nil {
+	if err := driver.PreparePublish(topic, msgs, p.cfg.MaxBodyBytes); err != nil {
 		return fmt.Errorf("amqp: publish to %q: %w", topic, err)
 	}
 	ex, key := p.topo.destination(topic)
@@ -243,13 +244,13 @@ func (p *Publisher) Capabilities() bus.Capabilities { return capabilities(p.cfg.
 // As sets target to the live publishing *amqp091.Channel or the
 // *amqp091.Connection when target points to one of those types.
 func (p *Publisher) As(target any) bool {
-	if ch := p.current.Load(); ch != nil && bus.AsValue(ch, target) {
+	if ch := p.current.Load(); ch != nil && driver.AsValue(ch, target) {
 		return true
 	}
 	p.conn.mu.Lock()
 	c := p.conn.c
 	p.conn.mu.Unlock()
-	return c != nil && bus.AsValue(c, target)
+	return c != nil && driver.AsValue(c, target)
 }
 
 // capabilities is what each topology guarantees.

@@ -2,13 +2,14 @@ package amqp
 
 import (
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 	"github.com/busline/bus/internal/opener"
 )
 
 func init() {
 	o := opener.Funcs[Config, *Publisher, *Subscriber]{Parse: parseURL, NewPublisher: NewPublisher, NewSubscriber: NewSubscriber}
-	bus.Register(Scheme, o)
-	bus.Register(SchemeTLS, o)
+	driver.Register(Scheme, o)
+	driver.Register(SchemeTLS, o)
 }
 
 // Interface checks.

@@ -11,6 +11,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 	"github.com/busline/bus/internal/lifecycle"
 	"github.com/busline/bus/internal/pipeline"
 	"github.com/busline/bus/internal/settle"
@@ -342,5 +343,5 @@ func (s *Subscriber) As(target any) bool {
 	s.conn.mu.Lock()
 	c := s.conn.c
 	s.conn.mu.Unlock()
-	return c != nil && bus.AsValue(c, target)
+	return c != nil && driver.AsValue(c, target)
 }

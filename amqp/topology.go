@@ -10,6 +10,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 )
 
 // topology names and declares the broker objects behind topics and
@@ -94,7 +95,7 @@ func (t topology) declareDurable(ch *amqp091.Channel, topic, group string) (stri
 // is published while the subscriber reconnects. It is a classic queue
 // whatever the vhost's default queue type: it has one consumer and lives
 // only as long as its subscription.
-func (t topology) declareSubscription(ch *amqp091.Channel, topic string, sc bus.SubscribeConfig, broadcast string, expires time.Duration) (string, error) {
+func (t topology) declareSubscription(ch *amqp091.Channel, topic string, sc driver.SubscribeConfig, broadcast string, expires time.Duration) (string, error) {
 	if sc.Group != "" {
 		return t.declareDurable(ch, topic, sc.Group)
 	}
@@ -134,7 +135,7 @@ func broadcastQueue(topic string) string {
 //
 // Plain names keep the queue names earlier versions declared
 // ("orders.billing", "orders", "orders.dlq").
-func (t topology) checkGroup(topic string, sc bus.SubscribeConfig) error {
+func (t topology) checkGroup(topic string, sc driver.SubscribeConfig) error {
 	group := sc.Group
 	if t.mode == TopologyWorkQueue {
 		if group == "" {

@@ -62,7 +62,7 @@ func Run(t *testing.T, h Harness) {
 		{"BadInput", s.badInput, true},
 		{"CancelledBeforeReadyIsAnError", s.cancelledBeforeReady, true},
 		{"ClosedAndInvalidRules", s.closedRules, true},
-		{"WithLoggerWins", s.loggerWins, true},
+		{"LoggerOptionWins", s.loggerWins, true},
 		{"ReceiverCountMatchesCapabilities", s.receiverCount, true},
 		{"HotKeyDoesNotStarveOthers", s.hotKey, s.caps.OrderedByKey},
 		{"ShutdownKeepsDeadline", s.shutdownDeadline, true},
@@ -352,7 +352,7 @@ func (s *suite) retryThenDeadLetter(t *testing.T) {
 		}
 		return okc.handler(ctx, m)
 	}
-	s.start(t, s.sub(t), topic, h, append(s.shared(topic), bus.WithRetry(bus.RetryPolicy{MaxAttempts: 3, MinBackoff: time.Millisecond}))...)
+	s.start(t, s.sub(t), topic, h, append(s.shared(topic), bus.Retry(bus.RetryPolicy{MaxAttempts: 3, MinBackoff: time.Millisecond}))...)
 	bad := &bus.Message{Body: []byte("fail"), Metadata: map[string]string{"origin": "bustest"}}
 	if err := s.pub(t).Publish(ctx, topic, bad, &bus.Message{Body: []byte("fine")}); err != nil {
 		t.Fatal(err)
@@ -408,7 +408,7 @@ func (s *suite) retryForever(t *testing.T) {
 		close(done)
 		return nil
 	}
-	s.start(t, s.sub(t), topic, h, append(s.shared(topic), bus.WithRetry(bus.RetryForever(0, 0)))...)
+	s.start(t, s.sub(t), topic, h, append(s.shared(topic), bus.Retry(bus.RetryForever(0, 0)))...)
 	if err := s.pub(t).Publish(ctx, topic, &bus.Message{Body: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +431,7 @@ func (s *suite) panics(t *testing.T) {
 		}
 		return c.handler(ctx, m)
 	}
-	s.start(t, s.sub(t), topic, h, append(s.shared(topic), bus.WithRetry(bus.RetryPolicy{MaxAttempts: 2}))...)
+	s.start(t, s.sub(t), topic, h, append(s.shared(topic), bus.Retry(bus.RetryPolicy{MaxAttempts: 2}))...)
 	publishN(t, ctx, s.pub(t), topic, 10, plain)
 	c.waitUnique(t, 10, s.h.Timeout)
 	if panicked.Load() < 10 {
@@ -597,7 +597,7 @@ func (s *suite) badInput(t *testing.T) {
 		{"subscribe empty topic", sub.Subscribe(ctx, "", newCollector().handler), bus.ErrInvalid},
 		{"subscribe nil handler", sub.Subscribe(ctx, topic, nil), bus.ErrInvalid},
 		{"zero concurrency", sub.Subscribe(ctx, topic, newCollector().handler, append(s.shared(topic), bus.Concurrency(0))...), bus.ErrInvalid},
-		{"zero attempts", sub.Subscribe(ctx, topic, newCollector().handler, append(s.shared(topic), bus.WithRetry(bus.RetryPolicy{}))...), bus.ErrInvalid},
+		{"zero attempts", sub.Subscribe(ctx, topic, newCollector().handler, append(s.shared(topic), bus.Retry(bus.RetryPolicy{}))...), bus.ErrInvalid},
 	}
 	for _, c := range cases {
 		if !errors.Is(c.err, c.want) {

@@ -56,14 +56,14 @@ func (s *suite) closedRules(t *testing.T) {
 	}
 }
 
-// loggerWins: the logger given with WithLogger receives the subscription's
+// loggerWins: the logger given with bus.Logger receives the subscription's
 // logs (here the warning for a dead-lettered message), not the adapter's.
 func (s *suite) loggerWins(t *testing.T) {
 	ctx := s.ctx(t)
 	topic := s.topic(t)
 	rec := &recorder{}
 	h := func(context.Context, *bus.Message) error { return bus.Permanent(errors.New("refused")) }
-	s.start(t, s.sub(t), topic, h, append(s.shared(topic), bus.WithLogger(slog.New(rec)))...)
+	s.start(t, s.sub(t), topic, h, append(s.shared(topic), bus.Logger(slog.New(rec)))...)
 	publishN(t, ctx, s.pub(t), topic, 1, plain)
 	waitFor(t, s.h.Timeout, nil, func() bool { return rec.count() > 0 },
 		func() string { return "a log record in the subscription's own logger" })
@@ -228,7 +228,7 @@ func (s *suite) middleware(t *testing.T) {
 	}
 	sub := bus.UseSubscriber(s.sub(t), mark("a"))
 	s.start(t, sub, topic, h, append(s.shared(topic), bus.Use(mark("b"), mark("c")),
-		bus.WithRetry(bus.RetryPolicy{MaxAttempts: 3}))...)
+		bus.Retry(bus.RetryPolicy{MaxAttempts: 3}))...)
 	stamp := func(next bus.PublishFunc) bus.PublishFunc {
 		return func(ctx context.Context, topic string, msgs ...*bus.Message) error {
 			for _, m := range msgs {

@@ -8,6 +8,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 )
 
 // CreateTopic creates topic on the cluster cfg names with the given
@@ -16,7 +17,7 @@ import (
 // failed creation wraps a bus sentinel where one fits (bus.ErrPermission,
 // bus.ErrInvalid, bus.ErrUnreachable).
 func CreateTopic(ctx context.Context, cfg Config, topic string, partitions, replication int) error {
-	if err := bus.ValidateTopic(topic); err != nil {
+	if err := driver.ValidateTopic(topic); err != nil {
 		return fmt.Errorf("kafka: %w", err)
 	}
 	c, err := newConn(cfg)

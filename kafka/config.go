@@ -21,7 +21,7 @@ import (
 	"github.com/busline/bus/internal/urlparam"
 )
 
-// Scheme is the URL scheme this package registers with bus.Register.
+// Scheme is the URL scheme this package registers with driver.Register.
 const Scheme = "kafka"
 
 // SASL mechanisms accepted by Config.SASL.
@@ -140,7 +140,7 @@ type Config struct {
 	FetchMaxBytes int
 
 	// Logger receives the adapter's logs. Not a URL parameter.
-	// Default: bus.DiscardLogger (silent).
+	// Default: bus.DiscardLogger() (silent).
 	Logger *slog.Logger
 
 	// dial, when set, replaces the network dialer (tests cut connections
@@ -246,7 +246,7 @@ func (c Config) withDefaults() Config {
 	c.CommitInterval = cmp.Or(c.CommitInterval, 100*time.Millisecond)
 	c.MaxWait = cmp.Or(c.MaxWait, 250*time.Millisecond)
 	c.FetchMaxBytes = cmp.Or(c.FetchMaxBytes, 10<<20)
-	c.Logger = cmp.Or(c.Logger, bus.DiscardLogger)
+	c.Logger = cmp.Or(c.Logger, bus.DiscardLogger())
 	return c
 }
 

@@ -141,11 +141,11 @@
 package kafka
 
 import (
-	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 	"github.com/busline/bus/internal/opener"
 )
 
 func init() {
-	bus.Register(Scheme, opener.Funcs[Config, *Publisher, *Subscriber]{
+	driver.Register(Scheme, opener.Funcs[Config, *Publisher, *Subscriber]{
 		Parse: parseURL, NewPublisher: NewPublisher, NewSubscriber: NewSubscriber})
 }

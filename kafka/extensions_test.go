@@ -66,7 +66,7 @@ func TestHostileRecordsDeadLetteredOnce(t *testing.T) {
 		calls[m.ID]++
 		mu.Unlock()
 		return errors.New("cannot handle")
-	}, bus.Group("g"), bus.WithRetry(bus.NoRetry()))
+	}, bus.Group("g"), bus.Retry(bus.NoRetry()))
 	var dmu sync.Mutex
 	dead := map[string][]*bus.Message{}
 	subscribe(t, newTestSubscriber(t, cfg), topic+bus.DeadLetterSuffix, func(_ context.Context, m *bus.Message) error {
@@ -150,7 +150,7 @@ func TestNearBrokerLimitDeadLetteredOnce(t *testing.T) {
 		}
 		calls.Add(1)
 		return errors.New("cannot handle")
-	}, bus.Group("g"), bus.WithRetry(bus.NoRetry()))
+	}, bus.Group("g"), bus.Retry(bus.NoRetry()))
 	dead := make(chan *bus.Message, 10)
 	subscribe(t, newTestSubscriber(t, cfg), topic+bus.DeadLetterSuffix, func(_ context.Context, m *bus.Message) error {
 		dead <- m

@@ -111,7 +111,7 @@ func TestForwardKafkaToRabbitMQ(t *testing.T) {
 		err := pub.Publish(ctx, q, m)
 		errs <- err
 		return err
-	}, bus.Group("fwd"), bus.WithRetry(bus.NoRetry()))
+	}, bus.Group("fwd"), bus.Retry(bus.NoRetry()))
 	got := make(chan *bus.Message, 1)
 	subscribeAny(t, sub, q, func(_ context.Context, m *bus.Message) error { got <- m; return nil }, bus.Group(q))
 
@@ -141,7 +141,7 @@ func TestForwardRabbitMQToKafka(t *testing.T) {
 		err := kpub.Publish(ctx, topic, m)
 		errs <- err
 		return err
-	}, bus.Group(q), bus.WithRetry(bus.NoRetry()))
+	}, bus.Group(q), bus.Retry(bus.NoRetry()))
 	got := make(chan *bus.Message, 1)
 	subscribe(t, newTestSubscriber(t, cfg), topic, func(_ context.Context, m *bus.Message) error { got <- m; return nil }, bus.Group("g"))
 

@@ -9,6 +9,7 @@ import (
 	metadataapi "github.com/segmentio/kafka-go/protocol/metadata"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 	"github.com/busline/bus/internal/ce"
 	"github.com/busline/bus/internal/lifecycle"
 )
@@ -86,7 +87,7 @@ func (p *Publisher) Publish(ctx context.Context, topic string, msgs ...*bus.Mess
 }
 
 func (p *Publisher) publish(ctx context.Context, topic string, msgs []*bus.Message) error {
-	if err := bus.PreparePublish(topic, msgs, p.c.cfg.MaxMessageBytes); err != nil {
+	if err := driver.PreparePublish(topic, msgs, p.c.cfg.MaxMessageBytes); err != nil {
 		return fmt.Errorf("kafka: publish to %q: %w", topic, err)
 	}
 	if len(msgs) == 0 {
@@ -182,7 +183,7 @@ var capabilities = bus.Capabilities{
 // As sets target to the publisher's *kafkago.Client (which sends its
 // produce requests) or *kafkago.Transport.
 func (p *Publisher) As(target any) bool {
-	return bus.AsValue(p.prod.client, target) || bus.AsValue(p.t, target)
+	return driver.AsValue(p.prod.client, target) || driver.AsValue(p.t, target)
 }
 
 // Close waits for running Publish calls and the produce requests they

@@ -46,7 +46,7 @@ func TestAbandonKeepsKeyOrder(t *testing.T) {
 	// The dead letter topic does not exist (and is not created): the
 	// failed message is abandoned.
 	subscribe(t, newTestSubscriber(t, cfg), topic, h, bus.Group("g"), bus.Concurrency(2),
-		bus.WithRetry(bus.NoRetry()), bus.DeadLetter(topic+".missing"))
+		bus.Retry(bus.NoRetry()), bus.DeadLetter(topic+".missing"))
 	publishCtx(t, pub, topic, keyedBatch(1, 0, 2))
 	waitFor(t, 30*time.Second, "both messages handled", func() bool {
 		mu.Lock()
@@ -77,7 +77,7 @@ func TestShutdownDeadlineLeavesMessageForRedelivery(t *testing.T) {
 		}
 		<-ctx.Done()
 		return ctx.Err()
-	}, bus.Group("g"), bus.WithRetry(bus.NoRetry()))
+	}, bus.Group("g"), bus.Retry(bus.NoRetry()))
 	publishCtx(t, pub, topic, keyedBatch(1, 0, 1))
 	select {
 	case <-started:

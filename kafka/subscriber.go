@@ -13,6 +13,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 	"github.com/busline/bus/internal/ce"
 	"github.com/busline/bus/internal/lifecycle"
 	"github.com/busline/bus/internal/pipeline"
@@ -106,7 +107,7 @@ type subscription struct {
 	s     *Subscriber
 	run   *subrun.Sub
 	topic string
-	cfg   bus.SubscribeConfig
+	cfg   driver.SubscribeConfig
 	log   *slog.Logger
 
 	// The highest offset of each partition handed to the handler by this
@@ -611,7 +612,7 @@ func (s *Subscriber) Capabilities() bus.Capabilities { return capabilities }
 // As sets target to the subscriber's *kafkago.Dialer (a copy; changing it
 // has no effect) or to the *kafkago.Client that publishes dead letters.
 func (s *Subscriber) As(target any) bool {
-	return bus.AsValue(s.c.dialer(), target) || bus.AsValue(s.dlq.prod.client, target)
+	return driver.AsValue(s.c.dialer(), target) || driver.AsValue(s.dlq.prod.client, target)
 }
 
 // Close stops every subscription: no new messages are read, running

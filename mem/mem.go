@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 	"github.com/busline/bus/internal/lifecycle"
 	"github.com/busline/bus/internal/opener"
 	"github.com/busline/bus/internal/pipeline"
@@ -22,7 +23,7 @@ const Scheme = "mem"
 const DefaultMaxMessageBytes = 1 << 20
 
 func init() {
-	bus.Register(Scheme, opener.Funcs[Config, *Publisher, *Subscriber]{
+	driver.Register(Scheme, opener.Funcs[Config, *Publisher, *Subscriber]{
 		Parse:         ParseURL,
 		NewPublisher:  func(_ context.Context, c Config) (*Publisher, error) { return NewPublisher(c), nil },
 		NewSubscriber: func(_ context.Context, c Config) (*Subscriber, error) { return NewSubscriber(c), nil },
@@ -247,7 +248,7 @@ func (p *Publisher) publish(ctx context.Context, topic string, msgs []*bus.Messa
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("mem: publish: %w", err)
 	}
-	if err := bus.PreparePublish(topic, msgs, p.cfg.MaxMessageBytes); err != nil {
+	if err := driver.PreparePublish(topic, msgs, p.cfg.MaxMessageBytes); err != nil {
 		return 0, fmt.Errorf("mem: publish: %w", err)
 	}
 	n := 0
@@ -261,7 +262,7 @@ func (p *Publisher) publish(ctx context.Context, topic string, msgs []*bus.Messa
 func (p *Publisher) Capabilities() bus.Capabilities { return capabilities }
 
 // As sets a **Broker target to the publisher's broker.
-func (p *Publisher) As(target any) bool { return bus.AsValue(p.cfg.Broker, target) }
+func (p *Publisher) As(target any) bool { return driver.AsValue(p.cfg.Broker, target) }
 
 // Close marks the publisher closed; it is idempotent.
 func (p *Publisher) Close() error { return p.life.Close(nil) }
@@ -286,7 +287,7 @@ func NewSubscriber(cfg Config) *Subscriber {
 func (s *Subscriber) Capabilities() bus.Capabilities { return capabilities }
 
 // As sets a **Broker target to the subscriber's broker.
-func (s *Subscriber) As(target any) bool { return bus.AsValue(s.cfg.Broker, target) }
+func (s *Subscriber) As(target any) bool { return driver.AsValue(s.cfg.Broker, target) }
 
 // Subscribe runs h on topic's messages; see bus.Subscriber. With a group,
 // the group's queue is created on first use and keeps collecting messages
@@ -337,7 +338,7 @@ func detached(m *bus.Message, d bus.Delivery) *bus.Message {
 }
 
 func (s *Subscriber) deadLetter(ctx context.Context, topic string, m *bus.Message) error {
-	if err := bus.PreparePublish(topic, []*bus.Message{m}, 0); err != nil {
+	if err := driver.PreparePublish(topic, []*bus.Message{m}, 0); err != nil {
 		return err
 	}
 	s.cfg.Broker.deadLetter(topic, m)

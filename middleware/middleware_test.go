@@ -71,7 +71,7 @@ func TestTimeout(t *testing.T) {
 		}
 	}
 	run(t, h, []*bus.Message{{Body: []byte("x")}},
-		bus.Use(record, middleware.Timeout(20*time.Millisecond)), bus.WithRetry(bus.RetryPolicy{MaxAttempts: 2}))
+		bus.Use(record, middleware.Timeout(20*time.Millisecond)), bus.Retry(bus.RetryPolicy{MaxAttempts: 2}))
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -145,7 +145,7 @@ func TestLog(t *testing.T) {
 		close(done)
 		return nil
 	}
-	run(t, h, []*bus.Message{{ID: "m1"}}, bus.Use(middleware.Log(l)), bus.WithRetry(bus.RetryPolicy{MaxAttempts: 2}))
+	run(t, h, []*bus.Message{{ID: "m1"}}, bus.Use(middleware.Log(l)), bus.Retry(bus.RetryPolicy{MaxAttempts: 2}))
 	<-done
 	waitFor(t, "two log records", func() bool { return strings.Count(buf.String(), "\n") >= 2 })
 	out := buf.String()

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 	"github.com/busline/bus/internal/opener"
 	"github.com/busline/bus/internal/tlsconf"
 	"github.com/busline/bus/internal/urlparam"
@@ -131,7 +132,7 @@ type Config struct {
 	PoolSize int
 
 	// Logger receives the adapter's logs (reconnects, gaps, drops). It
-	// cannot be set by URL. Default: bus.DiscardLogger, silent.
+	// cannot be set by URL. Default: bus.DiscardLogger(), silent.
 	Logger *slog.Logger
 	// TLSConfig, when set, is used as is instead of the TLS* fields. It
 	// cannot be set by URL. Default: nil.
@@ -255,7 +256,7 @@ func (cfg Config) withDefaults() Config {
 	cfg.DialTimeout = cmp.Or(cfg.DialTimeout, DefaultDialTimeout)
 	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, DefaultIOTimeout)
 	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, DefaultIOTimeout)
-	cfg.Logger = cmp.Or(cfg.Logger, bus.DiscardLogger)
+	cfg.Logger = cmp.Or(cfg.Logger, bus.DiscardLogger())
 	return cfg
 }
 
@@ -361,6 +362,6 @@ func (cfg Config) where() string {
 
 func init() {
 	o := opener.Funcs[Config, *Publisher, *Subscriber]{Parse: fromURL, NewPublisher: NewPublisher, NewSubscriber: NewSubscriber}
-	bus.Register(Scheme, o)
-	bus.Register(SchemeTLS, o)
+	driver.Register(Scheme, o)
+	driver.Register(SchemeTLS, o)
 }

@@ -7,6 +7,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 	"github.com/busline/bus/internal/ce"
 	"github.com/busline/bus/internal/lifecycle"
 )
@@ -88,7 +89,7 @@ func (p *Publisher) publish(ctx context.Context, topic string, msgs []*bus.Messa
 		return 0, fmt.Errorf("redispubsub: publish: %w", err)
 	}
 	defer leave()
-	if err := bus.PreparePublish(topic, msgs, p.cfg.MaxBody); err != nil {
+	if err := driver.PreparePublish(topic, msgs, p.cfg.MaxBody); err != nil {
 		return 0, fmt.Errorf("redispubsub: publish to %q: %w", topic, err)
 	}
 	switch len(msgs) {

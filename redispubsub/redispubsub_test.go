@@ -474,7 +474,7 @@ func TestDeadLetterList(t *testing.T) {
 		}
 		return nil
 	}
-	start(t, sub, topic, h, bus.WithRetry(bus.RetryPolicy{MaxAttempts: 2}))
+	start(t, sub, topic, h, bus.Retry(bus.RetryPolicy{MaxAttempts: 2}))
 	// A handler failure, a plain payload failure, and a malformed event.
 	if err := newPublisher(t, standaloneConfig()).Publish(ctx, topic, &bus.Message{ID: "m1", Body: []byte("bad")}); err != nil {
 		t.Fatal(err)

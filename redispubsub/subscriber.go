@@ -15,6 +15,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 	"github.com/busline/bus/internal/ce"
 	"github.com/busline/bus/internal/lifecycle"
 	"github.com/busline/bus/internal/pipeline"
@@ -136,7 +137,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 
 // check refuses what Redis pub/sub cannot do: groups, and patterns when
 // sharded.
-func (s *Subscriber) check(topic string, sc bus.SubscribeConfig) error {
+func (s *Subscriber) check(topic string, sc driver.SubscribeConfig) error {
 	if sc.Group != "" {
 		return fmt.Errorf("redispubsub: subscribe to %q with group %q: %w: Redis pub/sub has no consumer groups, "+
 			"every subscriber gets every message; for competing consumers use the amqp or kafka adapter (or Redis Streams)",

@@ -70,7 +70,7 @@ func consumeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	// The ready line goes to standard error, so that scripts can wait for
 	// it and standard output holds only messages.
-	opts := []bus.SubscribeOption{bus.WithRetry(bus.RetryForever(time.Second, time.Second)),
+	opts := []bus.SubscribeOption{bus.Retry(bus.RetryForever(time.Second, time.Second)),
 		bus.OnReady(func() { fmt.Fprintf(stderr, "bus: consuming %s\n", topic) })}
 	if *group != "" {
 		opts = append(opts, bus.Group(*group))

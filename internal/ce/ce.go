@@ -137,7 +137,7 @@ func NewBinaryDecoder(prefix string, m *bus.Message) *BinaryDecoder {
 // any length) becomes metadata under the plain name ("ce_tenant" gives
 // Metadata["tenant"]), the inverse of EncodeBinary. A header that cannot be metadata as it is (another
 // prefixed or reserved name, a key or value that is not UTF-8) is kept
-// under a bus.MetaForeignPrefix key, so that the decoded message can
+// under a driver.MetaForeignPrefix key, so that the decoded message can
 // always be published again.
 func (d *BinaryDecoder) Header(key, value string) {
 	if len(key) > len(d.prefix) && strings.EqualFold(key[:len(d.prefix)], d.prefix) {
@@ -255,7 +255,7 @@ func (d *BinaryDecoder) meta(key, value string) {
 //
 // Whatever the headers were, the decoded Metadata passes
 // bus.Message.Validate: when it adds up to more than bus.MaxMetadataBytes,
-// the largest entries are dropped and listed under bus.MetaForeignDropped.
+// the largest entries are dropped and listed under driver.MetaForeignDropped.
 func (d *BinaryDecoder) Finish() error {
 	if d.m.Metadata != nil {
 		d.m.Metadata = SafeMetadata(d.m.Metadata, bus.MaxMetadataBytes, "")

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 )
 
 func sample() *bus.Message {
@@ -238,9 +239,9 @@ func TestForeignExtensionsArriveUnderPlainNames(t *testing.T) {
 			}
 			require.NoError(t, d.Finish())
 			require.Equal(t, map[string]string{
-				"tenant":                         "from " + prefix + "tenant",
-				bus.MetaForeignPrefix + "tenant": "from tenant",
-				"region":                         "eu",
+				"tenant":                            "from " + prefix + "tenant",
+				driver.MetaForeignPrefix + "tenant": "from tenant",
+				"region":                            "eu",
 			}, m.Metadata, order)
 			require.NoError(t, m.Validate())
 		}
@@ -253,7 +254,7 @@ func TestForeignExtensionsArriveUnderPlainNames(t *testing.T) {
 			d.Header(h, h)
 		}
 		require.NoError(t, d.Finish())
-		require.Equal(t, map[string]string{"traceparent": "traceparent", bus.MetaForeignPrefix + "ce_traceparent": "ce_traceparent"}, m.Metadata)
+		require.Equal(t, map[string]string{"traceparent": "traceparent", driver.MetaForeignPrefix + "ce_traceparent": "ce_traceparent"}, m.Metadata)
 	}
 	var m bus.Message
 	d := NewBinaryDecoder(KafkaPrefix, &m)
@@ -276,7 +277,7 @@ func TestForeignExtensionsArriveUnderPlainNames(t *testing.T) {
 			d.Header(h, h)
 		}
 		require.NoError(t, d.Finish())
-		require.Equal(t, map[string]string{long: long, bus.MetaForeignPrefix + "ce_" + long: "ce_" + long}, m.Metadata)
+		require.Equal(t, map[string]string{long: long, driver.MetaForeignPrefix + "ce_" + long: "ce_" + long}, m.Metadata)
 	}
 	got := map[string]string{}
 	EncodeBinary(&bus.Message{Metadata: map[string]string{long: "v"}}, KafkaPrefix, func(k, v string) { got[k] = v })
@@ -322,7 +323,7 @@ func TestDecodedMetadataAlwaysValidates(t *testing.T) {
 	require.NoError(t, m.Validate())
 	require.Equal(t, "kept", m.Metadata["small"])
 	require.Len(t, m.Metadata, 3)
-	require.Contains(t, []string{"a", "b"}, m.Metadata[bus.MetaForeignDropped])
+	require.Contains(t, []string{"a", "b"}, m.Metadata[driver.MetaForeignDropped])
 
 	// Structured mode: members and busmetadata entries alike.
 	var s bus.Message

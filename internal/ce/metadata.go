@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 )
 
 // MaxExtensionNameBytes is the longest metadata key that travels as a
@@ -65,7 +66,7 @@ func isStructuredExtension(k string) bool {
 // Foreign metadata: what a received header becomes when it cannot be
 // metadata as it is.
 const (
-	// foreignBase64 follows bus.MetaForeignPrefix when the original key
+	// foreignBase64 follows driver.MetaForeignPrefix when the original key
 	// or value is not valid UTF-8: the rest of the key is the original
 	// key in unpadded URL-safe base64, the value the original value in
 	// standard base64.
@@ -75,19 +76,19 @@ const (
 // publishable reports whether Message.Validate accepts k and v as one
 // metadata entry.
 func publishable(k, v string) bool {
-	return k != "" && len(k) <= bus.MaxMetadataKeyBytes && utf8.ValidString(k) && utf8.ValidString(v) && !bus.IsReservedKey(k)
+	return k != "" && len(k) <= bus.MaxMetadataKeyBytes && utf8.ValidString(k) && utf8.ValidString(v) && !driver.IsReservedKey(k)
 }
 
 // foreign returns the metadata entry that carries the received header k
 // with value v when it cannot be metadata as it is: a key with
-// bus.MetaForeignPrefix (see bus.Message.Metadata for the encoding). The
+// driver.MetaForeignPrefix (see bus.Message.Metadata for the encoding). The
 // key is cut to bus.MaxMetadataKeyBytes.
 func foreign(k, v string) (string, string) {
 	var key string
 	if utf8.ValidString(k) && utf8.ValidString(v) {
-		key = bus.MetaForeignPrefix + k
+		key = driver.MetaForeignPrefix + k
 	} else {
-		key = bus.MetaForeignPrefix + foreignBase64 + base64.RawURLEncoding.EncodeToString([]byte(k))
+		key = driver.MetaForeignPrefix + foreignBase64 + base64.RawURLEncoding.EncodeToString([]byte(k))
 		v = base64.StdEncoding.EncodeToString([]byte(v))
 	}
 	if len(key) > bus.MaxMetadataKeyBytes {
@@ -100,7 +101,7 @@ func foreign(k, v string) (string, string) {
 // an entry whose key or value cannot be published becomes a foreign entry
 // (see bus.Message.Metadata), and when the entries add up to more than
 // limit bytes the largest are dropped, their keys listed under
-// bus.MetaForeignDropped. Entries whose keys start with keep are dropped
+// driver.MetaForeignDropped. Entries whose keys start with keep are dropped
 // last. It returns md, or a new map when md was nil and something had to
 // be added.
 func SafeMetadata(md map[string]string, limit int, keep string) map[string]string {
@@ -145,7 +146,7 @@ func SafeMetadata(md map[string]string, limit int, keep string) map[string]strin
 	const maxList = 1 << 10
 	var dropped []string
 	listed := 0
-	room := limit - len(bus.MetaForeignDropped) - maxList - 4
+	room := limit - len(driver.MetaForeignDropped) - maxList - 4
 	for _, k := range keys {
 		if total <= room {
 			break
@@ -158,7 +159,7 @@ func SafeMetadata(md map[string]string, limit int, keep string) map[string]strin
 		}
 	}
 	if len(dropped) > 0 {
-		md[bus.MetaForeignDropped] = strings.Join(dropped, ",")
+		md[driver.MetaForeignDropped] = strings.Join(dropped, ",")
 	}
 	return md
 }

@@ -1,5 +1,5 @@
 // Package opener turns an adapter's URL parser and constructors into the
-// bus.Opener it registers, so that every adapter opens URLs the same way.
+// driver.Opener it registers, so that every adapter opens URLs the same way.
 package opener
 
 import (
@@ -9,7 +9,7 @@ import (
 	"github.com/busline/bus"
 )
 
-// Funcs is a bus.Opener made of an adapter's functions: Parse reads its
+// Funcs is a driver.Opener made of an adapter's functions: Parse reads its
 // Config from a URL, NewPublisher and NewSubscriber build from it.
 type Funcs[C any, P bus.Publisher, S bus.Subscriber] struct {
 	Parse         func(*url.URL) (C, error)

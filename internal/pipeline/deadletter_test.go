@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 )
 
 // hostile is a received message whose metadata Publish would refuse as it
@@ -39,10 +40,10 @@ func TestDeadLetterMessageAlwaysValidates(t *testing.T) {
 		t.Fatalf("body changed: %q", dl.Body)
 	}
 	for k, want := range map[string]string{
-		"ok": "kept", bus.MetaForeignPrefix + "ce_tenant": "acme", bus.MetaForeignPrefix + "cloudEvents_region": "eu",
-		bus.MetaForeignPrefix: "empty key", bus.MetaForeignPrefix + "base64-eC1iaW4": "Y2Fm6Q==",
+		"ok": "kept", driver.MetaForeignPrefix + "ce_tenant": "acme", driver.MetaForeignPrefix + "cloudEvents_region": "eu",
+		driver.MetaForeignPrefix: "empty key", driver.MetaForeignPrefix + "base64-eC1iaW4": "Y2Fm6Q==",
 		bus.MetaDeadLetterAttempts: "3", bus.MetaDeadLetterTopic: "orders", bus.MetaDeadLetterGroup: "billing",
-		bus.MetaForeignDropped: "big1",
+		driver.MetaForeignDropped: "big1",
 	} {
 		if dl.Metadata[k] != want {
 			t.Errorf("metadata %q = %.40q, want %q", k, dl.Metadata[k], want)
@@ -82,7 +83,7 @@ func TestRefusedDeadLetterIsFinal(t *testing.T) {
 				func(_ context.Context, _ string, m *bus.Message) error {
 					sent = append(sent, m)
 					return c.refuse(m)
-				}, bus.WithRetry(bus.NoRetry()))
+				}, bus.Retry(bus.NoRetry()))
 			r.Stop = closedChan() // a wrongly taken failure pause would not hide
 			if out := r.Handle(context.Background(), hostile()); out != c.wantOut || len(sent) != c.wantSent {
 				t.Fatalf("outcome %v after %d publishes, want %v after %d", out, len(sent), c.wantOut, c.wantSent)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 	"github.com/busline/bus/internal/ce"
 )
 
@@ -44,7 +45,7 @@ type DeadLetterFunc func(ctx context.Context, topic string, m *bus.Message) erro
 // before the first Handle; Handle is safe for concurrent use.
 type Runner struct {
 	Topic   string
-	Config  bus.SubscribeConfig
+	Config  driver.SubscribeConfig
 	Handler bus.Handler
 	// DeadLetter publishes to the dead letter topic.
 	DeadLetter DeadLetterFunc
@@ -198,7 +199,7 @@ func (r *Runner) pause(ctx context.Context, d time.Duration) {
 // whatever m carries: metadata that could not be published as it is
 // becomes foreign metadata (see bus.Message.Metadata), and when the whole
 // adds up to more than bus.MaxMetadataBytes the message's largest entries
-// are dropped (listed under bus.MetaForeignDropped), the dead letter
+// are dropped (listed under driver.MetaForeignDropped), the dead letter
 // entries last. The body is never changed.
 func DeadLetterMessage(m *bus.Message, cause error, attempts int, topic, group string) *bus.Message {
 	dl := m.Clone()
@@ -250,10 +251,10 @@ func addDeadLetterMeta(md map[string]string, cause error, attempts int, topic, g
 	md[bus.MetaDeadLetterTime] = time.Now().UTC().Format(time.RFC3339Nano)
 }
 
-// Logger returns l, or bus.DiscardLogger when l is nil.
+// Logger returns l, or bus.DiscardLogger() when l is nil.
 func Logger(l *slog.Logger) *slog.Logger {
 	if l == nil {
-		return bus.DiscardLogger
+		return bus.DiscardLogger()
 	}
 	return l
 }

@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 )
 
 func runner(t *testing.T, h bus.Handler, dl DeadLetterFunc, opts ...bus.SubscribeOption) *Runner {
-	cfg, err := bus.NewSubscribeConfig("orders", h, opts...)
+	cfg, err := driver.NewSubscribeConfig("orders", h, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +32,7 @@ func TestRetriesThenDeadLetters(t *testing.T) {
 	}, func(ctx context.Context, topic string, m *bus.Message) error {
 		got, gotTopic = m, topic
 		return nil
-	}, bus.WithRetry(bus.RetryPolicy{MaxAttempts: 3}), bus.Group("billing"))
+	}, bus.Retry(bus.RetryPolicy{MaxAttempts: 3}), bus.Group("billing"))
 	m := &bus.Message{ID: "1", Metadata: map[string]string{"a": "b"}}
 	if out := r.Handle(context.Background(), m); out != Ack {
 		t.Fatalf("outcome %v", out)
@@ -54,7 +55,7 @@ func TestPanicIsAnError(t *testing.T) {
 		func(ctx context.Context, topic string, m *bus.Message) error {
 			reason = m.Metadata[bus.MetaDeadLetterError]
 			return nil
-		}, bus.WithRetry(bus.NoRetry()))
+		}, bus.Retry(bus.NoRetry()))
 	if r.Handle(context.Background(), &bus.Message{}) != Ack || reason != "panic: kaboom" {
 		t.Fatalf("reason %q", reason)
 	}
@@ -64,7 +65,7 @@ func TestAbandon(t *testing.T) {
 	failing := func(ctx context.Context, m *bus.Message) error { return errors.New("no") }
 	// A failed dead letter publish leaves the message for redelivery.
 	r := runner(t, failing, func(context.Context, string, *bus.Message) error { return errors.New("broker down") },
-		bus.WithRetry(bus.NoRetry()))
+		bus.Retry(bus.NoRetry()))
 	start := time.Now()
 	if r.Handle(context.Background(), &bus.Message{}) != Abandon {
 		t.Fatal("want Abandon when the dead letter publish fails")
@@ -80,7 +81,7 @@ func TestAbandon(t *testing.T) {
 	}
 	// Stopping during a backoff wait abandons too.
 	stop := make(chan struct{})
-	r = runner(t, failing, nil, bus.WithRetry(bus.RetryPolicy{MaxAttempts: 5, MinBackoff: time.Hour}))
+	r = runner(t, failing, nil, bus.Retry(bus.RetryPolicy{MaxAttempts: 5, MinBackoff: time.Hour}))
 	r.Stop = stop
 	close(stop)
 	if r.Handle(context.Background(), &bus.Message{}) != Abandon {
@@ -103,7 +104,7 @@ func TestShutdownDeadlineAbandonsLastAttempt(t *testing.T) {
 	dead := false
 	r := runner(t, func(ctx context.Context, m *bus.Message) error { return ctx.Err() },
 		func(context.Context, string, *bus.Message) error { dead = true; return nil },
-		bus.WithRetry(bus.NoRetry()))
+		bus.Retry(bus.NoRetry()))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if out := r.Handle(ctx, &bus.Message{}); out != Abandon || dead {
@@ -140,7 +141,7 @@ func TestRetryAfter(t *testing.T) {
 		}
 		return errors.New("broken")
 	}, func(_ context.Context, _ string, m *bus.Message) error { dead = m; return nil },
-		bus.WithRetry(bus.RetryPolicy{MaxAttempts: 1, MinBackoff: time.Hour}))
+		bus.Retry(bus.RetryPolicy{MaxAttempts: 1, MinBackoff: time.Hour}))
 	start := time.Now()
 	r.Stop = closedAfter(t, time.Hour)
 	if out := r.Handle(context.Background(), &bus.Message{}); out != Ack || dead == nil {

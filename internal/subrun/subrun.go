@@ -4,8 +4,8 @@
 //   - arguments are checked first (bus.ErrInvalid, and the adapter's own
 //     Params.Check), then the Subscriber's state: after Close, Subscribe
 //     fails with bus.ErrClosed;
-//   - the adapter's logger is the default and a caller's WithLogger,
-//     bus.DiscardLogger included, always wins;
+//   - the adapter's logger is the default and a caller's Logger option,
+//     bus.DiscardLogger() included, always wins;
 //   - a subscription that ends before it was live returns an error: the
 //     one that kept it from going live, bus.ErrClosed when Close came
 //     first, or the context's error when ctx ended first; OnReady is then
@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/driver"
 	"github.com/busline/bus/internal/dispatch"
 	"github.com/busline/bus/internal/lifecycle"
 	"github.com/busline/bus/internal/pipeline"
@@ -47,7 +48,7 @@ type Params struct {
 	// Check, when set, checks the resolved options against what the
 	// adapter supports (a group it cannot have, say); its error is
 	// returned as it is, before the Subscriber's state is looked at.
-	Check func(topic string, cfg bus.SubscribeConfig) error
+	Check func(topic string, cfg driver.SubscribeConfig) error
 	// Grace is how long running handlers may go on after ctx ends before
 	// their contexts are cancelled. Default: bus.DefaultCloseTimeout.
 	Grace time.Duration
@@ -56,7 +57,7 @@ type Params struct {
 // Sub is one running Subscribe call.
 type Sub struct {
 	Topic  string
-	Config bus.SubscribeConfig
+	Config driver.SubscribeConfig
 	// Runner runs the pipeline on one message.
 	Runner *pipeline.Runner
 	// Pool runs handlers up to Config.Concurrency, in key order.
@@ -86,9 +87,9 @@ type Sub struct {
 func Begin(ctx context.Context, p Params, topic string, h bus.Handler, opts []bus.SubscribeOption) (*Sub, error) {
 	logger := p.Logger
 	if logger == nil {
-		logger = bus.DiscardLogger
+		logger = bus.DiscardLogger()
 	}
-	cfg, err := bus.NewSubscribeConfig(topic, h, append([]bus.SubscribeOption{bus.WithLogger(logger)}, opts...)...)
+	cfg, err := driver.NewSubscribeConfig(topic, h, append([]bus.SubscribeOption{bus.Logger(logger)}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: subscribe: %w", p.Pkg, err)
 	}
