@@ -23,7 +23,7 @@
 // adapter's Config; an unknown parameter is an error, never ignored.
 // Passwords are redacted from every error and log line (RedactURL).
 //
-//	mem://                                  in-process broker (the default)
+//	mem://                                  in-process broker
 //	amqp://guest:guest@127.0.0.1:5672/      RabbitMQ
 //	kafka://127.0.0.1:9092/                 Kafka
 //	redis://127.0.0.1:6379/0                Redis pub/sub
