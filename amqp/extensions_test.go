@@ -118,7 +118,12 @@ func TestHostileHeadersDeadLetteredOnce(t *testing.T) {
 	sub := newSubscriber(t, cfg)
 	var mu sync.Mutex
 	calls := map[string]int{}
+	last := make(chan struct{})
 	subscribe(t, sub, topic, func(_ context.Context, m *bus.Message) error {
+		if m.ID == "last" {
+			close(last)
+			return nil
+		}
 		mu.Lock()
 		calls[m.ID]++
 		mu.Unlock()
@@ -145,8 +150,18 @@ func TestHostileHeadersDeadLetteredOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// One message after them, on a queue read one message at a time: a
+	// hostile message requeued in a loop goes back before it, so once it
+	// is handled every loop would have shown in the counts.
+	if err := raw.PublishWithContext(ctxT(t), "", topic, true, false, amqp091.Publishing{MessageId: "last"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-last:
+	case <-time.After(testTimeout):
+		t.Fatal("the message after the hostile ones was not handled: a redelivery loop holds the queue")
+	}
 	dead.waitFor(t, 20*time.Second, "three dead letters", func() bool { return dead.distinct() == len(cases) })
-	time.Sleep(2 * time.Second) // room for a redelivery loop to show
 	mu.Lock()
 	defer mu.Unlock()
 	dead.mu.Lock()
