@@ -2,6 +2,7 @@ package amqp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/busline/bus"
 	"github.com/busline/bus/driver"
+	"github.com/busline/bus/internal/health"
 	"github.com/busline/bus/internal/lifecycle"
 )
 
@@ -42,8 +44,10 @@ type Publisher struct {
 	cfg  Config
 	topo topology
 	conn *conn
-	own  bool // close conn on Close
-	life *lifecycle.State
+	// health is Live while a publishing channel is open.
+	health *health.Tracker
+	own    bool // close conn on Close
+	life   *lifecycle.State
 
 	reqs    chan *batch
 	ctx     context.Context // ends when the publisher stops (also cutting a wait for a connection)
@@ -100,6 +104,7 @@ func newPublisher(c *conn, own bool) *Publisher {
 		conn:    c,
 		own:     own,
 		life:    lifecycle.New(),
+		health:  health.NewTracker(bus.HealthLive),
 		reqs:    make(chan *batch),
 		stopped: make(chan struct{}),
 	}
@@ -208,8 +213,14 @@ func (p *Publisher) Close() error {
 
 // Shutdown is Close bounded by ctx instead of bus.DefaultCloseTimeout.
 func (p *Publisher) Shutdown(ctx context.Context) error {
+	p.health.Closed()
 	return p.life.Shutdown(ctx, func() error { return p.release(ctx) })
 }
+
+// Health reports whether the publisher has a channel to publish on (see
+// bus.Health): reconnecting, with the last error, from the moment it lost
+// it until it has a new one.
+func (p *Publisher) Health() bus.Health { return p.health.Health() }
 
 // stopGrace is how long release waits for the channel goroutine once the
 // close deadline has passed before it cuts the connection under it.
@@ -275,6 +286,7 @@ func (p *Publisher) run() {
 	for {
 		s, err := p.openSession()
 		if err != nil {
+			p.health.Reconnecting(err)
 			p.lastErr.Store(&err)
 			p.cfg.Logger.Warn("amqp: publisher channel unavailable", "url", p.conn.name, "error", err)
 			if permanent(err) {
@@ -296,8 +308,12 @@ func (p *Publisher) run() {
 			}
 			continue
 		}
+		p.health.Live()
 		queue = s.loop(queue)
 		s.close()
+		if !p.isStopped() {
+			p.health.Reconnecting(errors.New("amqp: publishing channel lost"))
+		}
 		p.current.Store(nil)
 		if p.isStopped() {
 			for _, b := range queue {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/busline/bus"
 	"github.com/busline/bus/driver"
+	"github.com/busline/bus/internal/health"
 	"github.com/busline/bus/internal/lifecycle"
 	"github.com/busline/bus/internal/pipeline"
 	"github.com/busline/bus/internal/settle"
@@ -33,6 +34,8 @@ type Subscriber struct {
 
 	dlMu sync.Mutex
 	dl   *Publisher // dead letter publisher, on a connection of its own
+
+	health health.Set // one tracker per running subscription
 }
 
 // NewSubscriber connects to the broker cfg names and returns a Subscriber.
@@ -66,7 +69,7 @@ func NewSubscriber(ctx context.Context, cfg Config) (*Subscriber, error) {
 // or Close.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler, opts ...bus.SubscribeOption) error {
 	sub, err := subrun.Begin(ctx, subrun.Params{Pkg: "amqp", Life: s.life, Logger: s.cfg.Logger, DeadLetter: s.deadLetter,
-		Check: s.topo.checkGroup}, topic, h, opts)
+		Check: s.topo.checkGroup, Health: &s.health}, topic, h, opts)
 	if err != nil {
 		return err
 	}
@@ -95,6 +98,7 @@ func (s *Subscriber) run(sub *subrun.Sub) error {
 			// Once live, a subscription does not end on its own: a broker
 			// that is starting up refuses logins and vhosts for a while, and
 			// an operator can fix a queue or a permission under it.
+			sub.Reconnecting(err)
 			if permanent(err) {
 				log.Error("amqp: cannot resume subscription, retrying", "error", err)
 			} else {
@@ -109,6 +113,7 @@ func (s *Subscriber) run(sub *subrun.Sub) error {
 			log.Info("amqp: subscription resumed", "queue", ss.queue)
 		}
 		sub.Ready()
+		sub.Resumed()
 		bo.reset()
 		err = ss.run(wctx, sub.Runner)
 		// Handlers still running on a lost channel cannot ack: the broker
@@ -118,6 +123,7 @@ func (s *Subscriber) run(sub *subrun.Sub) error {
 		if err == nil || wctx.Err() != nil {
 			return nil
 		}
+		sub.Reconnecting(err)
 		log.Warn("amqp: subscription channel lost; reconnecting", "error", err)
 		if !sleep(bo.next(), wctx.Done()) {
 			return nil
@@ -318,8 +324,14 @@ func (s *Subscriber) Close() error {
 	return s.Shutdown(ctx)
 }
 
+// Health reports the least healthy of the running subscriptions (see
+// bus.Health): reconnecting from the moment a live subscription loses its
+// channel or connection until it consumes again.
+func (s *Subscriber) Health() bus.Health { return s.health.Health() }
+
 // Shutdown is Close bounded by ctx instead of bus.DefaultCloseTimeout.
 func (s *Subscriber) Shutdown(ctx context.Context) error {
+	s.health.Close()
 	return s.life.Shutdown(ctx, func() error { return s.release(ctx) })
 }
 

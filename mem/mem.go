@@ -9,6 +9,7 @@ import (
 
 	"github.com/busline/bus"
 	"github.com/busline/bus/driver"
+	"github.com/busline/bus/internal/health"
 	"github.com/busline/bus/internal/lifecycle"
 	"github.com/busline/bus/internal/opener"
 	"github.com/busline/bus/internal/pipeline"
@@ -273,8 +274,9 @@ func (p *Publisher) Shutdown(ctx context.Context) error { return p.life.Shutdown
 // Subscriber subscribes handlers to an in-process Broker. It is safe for
 // concurrent use.
 type Subscriber struct {
-	cfg  Config
-	life *lifecycle.State
+	cfg    Config
+	life   *lifecycle.State
+	health health.Set
 }
 
 // NewSubscriber returns a subscriber on cfg.Broker.
@@ -293,8 +295,8 @@ func (s *Subscriber) As(target any) bool { return driver.AsValue(s.cfg.Broker, t
 // the group's queue is created on first use and keeps collecting messages
 // while no member runs, for as long as the process lives.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler, opts ...bus.SubscribeOption) error {
-	sub, err := subrun.Begin(ctx, subrun.Params{Pkg: "mem", Life: s.life, Logger: s.cfg.Logger, DeadLetter: s.deadLetter},
-		topic, h, opts)
+	sub, err := subrun.Begin(ctx, subrun.Params{Pkg: "mem", Life: s.life, Logger: s.cfg.Logger, DeadLetter: s.deadLetter,
+		Health: &s.health}, topic, h, opts)
 	if err != nil {
 		return err
 	}
@@ -348,8 +350,18 @@ func (s *Subscriber) deadLetter(ctx context.Context, topic string, m *bus.Messag
 // Close stops every subscription, waits for running handlers (at most
 // bus.DefaultCloseTimeout) and is idempotent. Messages a group had not
 // delivered stay in its queue for the next member.
-func (s *Subscriber) Close() error { return s.life.Close(nil) }
+func (s *Subscriber) Close() error {
+	s.health.Close()
+	return s.life.Close(nil)
+}
+
+// Health is live while the Subscriber is open (an in-process broker never
+// goes away), closed after Close.
+func (s *Subscriber) Health() bus.Health { return s.health.Health() }
 
 // Shutdown is Close bounded by ctx: handlers still running when it ends
 // have their context cancelled.
-func (s *Subscriber) Shutdown(ctx context.Context) error { return s.life.Shutdown(ctx, nil) }
+func (s *Subscriber) Shutdown(ctx context.Context) error {
+	s.health.Close()
+	return s.life.Shutdown(ctx, nil)
+}

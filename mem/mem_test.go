@@ -99,3 +99,14 @@ func BenchmarkEndToEnd(b *testing.B) {
 		})
 	}
 }
+
+func TestHealth(t *testing.T) {
+	sub := mem.NewSubscriber(mem.Config{Broker: mem.NewBroker()})
+	if h := sub.Health(); h.State != bus.HealthLive || !h.Healthy(0) {
+		t.Fatalf("open: %+v", h)
+	}
+	_ = sub.Close()
+	if h := sub.Health(); h.State != bus.HealthClosed || h.Healthy(time.Hour) {
+		t.Fatalf("closed: %+v", h)
+	}
+}

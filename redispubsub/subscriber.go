@@ -17,6 +17,7 @@ import (
 	"github.com/busline/bus"
 	"github.com/busline/bus/driver"
 	"github.com/busline/bus/internal/ce"
+	"github.com/busline/bus/internal/health"
 	"github.com/busline/bus/internal/lifecycle"
 	"github.com/busline/bus/internal/pipeline"
 	"github.com/busline/bus/internal/subrun"
@@ -31,6 +32,7 @@ type Subscriber struct {
 	client goredis.UniversalClient
 	life   *lifecycle.State
 	stats  counters
+	health health.Set // one tracker per running subscription
 }
 
 var (
@@ -38,6 +40,7 @@ var (
 	_ bus.Shutdowner         = (*Subscriber)(nil)
 	_ bus.CapabilityReporter = (*Subscriber)(nil)
 	_ bus.Aser               = (*Subscriber)(nil)
+	_ bus.HealthReporter     = (*Subscriber)(nil)
 )
 
 // Stats counts what happened to the messages of every subscription of one
@@ -128,7 +131,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler,
 		counted = nil
 	}
 	sub, err := subrun.Begin(ctx, subrun.Params{Pkg: "redispubsub", Life: s.life, Logger: s.cfg.Logger, DeadLetter: s.deadLetter,
-		Check: s.check}, topic, counted, opts)
+		Check: s.check, Health: &s.health}, topic, counted, opts)
 	if err != nil {
 		return err
 	}
@@ -155,7 +158,7 @@ func (s *Subscriber) run(sub *subrun.Sub) error {
 	topic, sc := sub.Topic, sub.Config
 	pattern := IsPattern(topic)
 	wctx := sub.Work
-	rs := &subscription{s: s, topic: topic, pattern: pattern, log: sc.Logger,
+	rs := &subscription{s: s, run: sub, topic: topic, pattern: pattern, log: sc.Logger,
 		buf: make(chan *goredis.Message, s.cfg.BufferSize), stop: wctx.Done()}
 	stopWatch := context.AfterFunc(wctx, rs.closeConn)
 	defer stopWatch()
@@ -283,11 +286,23 @@ func (s *Subscriber) As(target any) bool { return asClient(s.client, target) }
 // already received, running and buffered (at most bus.DefaultCloseTimeout),
 // and closes the connections. Buffered messages left when the time is up
 // are discarded and counted. It is idempotent.
-func (s *Subscriber) Close() error { return s.life.Close(s.release) }
+func (s *Subscriber) Close() error {
+	s.health.Close()
+	return s.life.Close(s.release)
+}
 
 // Shutdown is Close bounded by ctx: when ctx ends, the contexts of handlers
 // still running are cancelled.
-func (s *Subscriber) Shutdown(ctx context.Context) error { return s.life.Shutdown(ctx, s.release) }
+func (s *Subscriber) Shutdown(ctx context.Context) error {
+	s.health.Close()
+	return s.life.Shutdown(ctx, s.release)
+}
+
+// Health reports the least healthy of the running subscriptions (see
+// bus.Health): reconnecting from the moment a subscription's connection is
+// lost until Redis confirms it again. Messages published meanwhile are
+// lost (at-most-once); Stats counts the gaps.
+func (s *Subscriber) Health() bus.Health { return s.health.Health() }
 
 func (s *Subscriber) release() error {
 	if err := s.client.Close(); err != nil {
@@ -299,6 +314,7 @@ func (s *Subscriber) release() error {
 // subscription is one Subscribe call's connection state.
 type subscription struct {
 	s       *Subscriber
+	run     *subrun.Sub // for Health
 	topic   string
 	pattern bool
 	log     *slog.Logger
@@ -447,6 +463,7 @@ func (sub *subscription) read(ps *goredis.PubSub) {
 	st := &sub.s.stats
 	var lostAt time.Time
 	lost := func(why string, err error) {
+		sub.run.Reconnecting(err)
 		if lostAt.IsZero() {
 			lostAt = time.Now()
 			st.disconnects.Add(1)
@@ -454,6 +471,7 @@ func (sub *subscription) read(ps *goredis.PubSub) {
 		}
 	}
 	resubscribed := func() {
+		sub.run.Resumed()
 		gap := time.Duration(0)
 		if !lostAt.IsZero() {
 			gap = time.Since(lostAt)
@@ -536,6 +554,7 @@ func (sub *subscription) reopen() *goredis.PubSub {
 		if sub.isStopped() {
 			return nil
 		}
+		sub.run.Reconnecting(err)
 		sub.log.Warn("redispubsub: resubscribe failed; retrying", "topic", sub.topic, "error", err)
 		if !sub.sleep(sub.backoff(failures)) {
 			return nil

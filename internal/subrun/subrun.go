@@ -31,6 +31,7 @@ import (
 	"github.com/busline/bus"
 	"github.com/busline/bus/driver"
 	"github.com/busline/bus/internal/dispatch"
+	"github.com/busline/bus/internal/health"
 	"github.com/busline/bus/internal/lifecycle"
 	"github.com/busline/bus/internal/pipeline"
 )
@@ -52,6 +53,8 @@ type Params struct {
 	// Grace is how long running handlers may go on after ctx ends before
 	// their contexts are cancelled. Default: bus.DefaultCloseTimeout.
 	Grace time.Duration
+	// Health, when set, gets a tracker for the subscription while it runs.
+	Health *health.Set
 }
 
 // Sub is one running Subscribe call.
@@ -79,6 +82,8 @@ type Sub struct {
 	stopGrace   func() bool
 	live        atomic.Bool
 	readyOnce   sync.Once
+	health      *health.Tracker // nil without Params.Health
+	healthSet   *health.Set
 }
 
 // Begin checks the arguments of Subscribe(ctx, topic, h, opts...) and
@@ -110,7 +115,10 @@ func Begin(ctx context.Context, p Params, topic string, h bus.Handler, opts []bu
 		leave()
 		return nil, fmt.Errorf("%s: subscribe to %q: %w", p.Pkg, topic, err)
 	}
-	s := &Sub{Topic: topic, Config: cfg, pkg: p.Pkg, ctx: ctx, life: p.Life, leave: leave}
+	s := &Sub{Topic: topic, Config: cfg, pkg: p.Pkg, ctx: ctx, life: p.Life, leave: leave, healthSet: p.Health}
+	if p.Health != nil {
+		s.health = p.Health.Add()
+	}
 	s.Work, s.cancelWork = p.Life.WorkContext(ctx)
 	s.Handlers, s.cancelHands = context.WithCancel(p.Life.HandlerContext())
 	grace := p.Grace
@@ -186,10 +194,28 @@ func (s *Sub) Capacity() int { return dispatch.Capacity(s.Config.Concurrency) }
 func (s *Sub) Ready() {
 	s.readyOnce.Do(func() {
 		s.live.Store(true)
+		if s.health != nil {
+			s.health.Live()
+		}
 		if s.Config.Ready != nil {
 			s.Config.Ready()
 		}
 	})
+}
+
+// Reconnecting records, for Health, that the live subscription lost its
+// connection or channel because of err.
+func (s *Sub) Reconnecting(err error) {
+	if s.health != nil && s.Live() {
+		s.health.Reconnecting(err)
+	}
+}
+
+// Resumed records, for Health, that the subscription is live again.
+func (s *Sub) Resumed() {
+	if s.health != nil && s.Live() {
+		s.health.Live()
+	}
 }
 
 // Live reports whether Ready was called.
@@ -216,6 +242,9 @@ func (s *Sub) End(err error) error {
 	s.Pool.Close()
 	s.stopGrace()
 	s.cancelWork()
+	if s.health != nil {
+		s.healthSet.Remove(s.health)
+	}
 	s.leave()
 	if !s.Live() {
 		switch {

@@ -1,0 +1,70 @@
+package bus
+
+import (
+	"fmt"
+	"time"
+)
+
+// HealthState is where a publisher or subscriber stands with its broker.
+type HealthState int
+
+const (
+	// HealthStarting: not live yet (a subscription before OnReady).
+	HealthStarting HealthState = iota
+	// HealthLive: connected, and every subscription is live.
+	HealthLive
+	// HealthReconnecting: the connection (or a subscription's channel)
+	// was lost and is being re-established; Health.Err says why.
+	HealthReconnecting
+	// HealthClosed: Close or Shutdown was called.
+	HealthClosed
+)
+
+// String returns the state's name: "starting", "live", "reconnecting" or
+// "closed".
+func (s HealthState) String() string {
+	switch s {
+	case HealthStarting:
+		return "starting"
+	case HealthLive:
+		return "live"
+	case HealthReconnecting:
+		return "reconnecting"
+	case HealthClosed:
+		return "closed"
+	}
+	return fmt.Sprintf("HealthState(%d)", int(s))
+}
+
+// Health is a publisher's or subscriber's state, for code and for
+// readiness probes. A subscriber reports the least healthy of its running
+// subscriptions: the one reconnecting the longest, else one still
+// starting, else live.
+type Health struct {
+	State HealthState
+	// Since is when State began.
+	Since time.Time
+	// Err is the last error while reconnecting, else nil.
+	Err error
+}
+
+// Healthy reports whether h is fit to serve: live, starting, or
+// reconnecting for less than grace (a broker restart or a network blip
+// shorter than grace is no reason to pull the instance); closed is not.
+func (h Health) Healthy(grace time.Duration) bool {
+	switch h.State {
+	case HealthLive, HealthStarting:
+		return true
+	case HealthReconnecting:
+		return time.Since(h.Since) < grace
+	}
+	return false
+}
+
+// HealthReporter is implemented by publishers and subscribers that report
+// their Health: the amqp publisher and subscriber, the redispubsub
+// subscriber and the mem subscriber. (The kafka adapter does not report
+// yet: kafka-go retries lost connections inside its reader.)
+type HealthReporter interface {
+	Health() Health
+}

@@ -1,0 +1,97 @@
+package redispubsub_test
+
+import (
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/busline/bus"
+)
+
+// downProxy carries TCP connections to Redis until it is down: then it
+// cuts what it carries and refuses (closes) new connections.
+type downProxy struct {
+	l     net.Listener
+	down  atomic.Bool
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newDownProxy(t *testing.T, target string) *downProxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &downProxy{l: l}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if p.down.Load() {
+				c.Close()
+				continue
+			}
+			b, err := net.DialTimeout("tcp", target, 5*time.Second)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, b)
+			p.mu.Unlock()
+			wg.Add(2)
+			go func() { defer wg.Done(); _, _ = io.Copy(b, c); b.Close() }()
+			go func() { defer wg.Done(); _, _ = io.Copy(c, b); c.Close() }()
+		}
+	}()
+	t.Cleanup(func() { l.Close(); p.setDown(true); wg.Wait() })
+	return p
+}
+
+// setDown cuts every carried connection when going down.
+func (p *downProxy) setDown(down bool) {
+	p.down.Store(down)
+	if !down {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestHealthFollowsTheBroker: a subscription whose Redis goes away
+// reports reconnecting (unhealthy, with the error) until Redis is back,
+// then live; after Close, closed.
+func TestHealthFollowsTheBroker(t *testing.T) {
+	px := newDownProxy(t, redisAddr)
+	cfg := standaloneConfig()
+	cfg.Addr = px.l.Addr().String()
+	cfg.DialTimeout = time.Second
+	sub := newSubscriber(t, cfg)
+	start(t, sub, uniqueTopic(t), newInbox().handler)
+	if h := sub.Health(); h.State != bus.HealthLive || !h.Healthy(0) {
+		t.Fatalf("health while subscribed: %+v", h)
+	}
+	px.setDown(true)
+	waitUntil(t, "the subscription reconnecting", nil, func() bool {
+		h := sub.Health()
+		return h.State == bus.HealthReconnecting && h.Err != nil && !h.Healthy(0) && h.Healthy(time.Hour)
+	})
+	px.setDown(false)
+	waitUntil(t, "the subscription live again", nil, func() bool { return sub.Health().State == bus.HealthLive })
+	_ = sub.Close()
+	if h := sub.Health(); h.State != bus.HealthClosed {
+		t.Fatalf("health after Close: %+v", h)
+	}
+}
