@@ -265,3 +265,12 @@ func testTraces(t *testing.T, h *harness, a adapter) {
 		}
 	})
 }
+
+func attrOK(s tracetest.SpanStub, k attribute.Key) (attribute.Value, bool) {
+	for _, kv := range s.Attributes {
+		if kv.Key == k {
+			return kv.Value, true
+		}
+	}
+	return attribute.Value{}, false
+}
