@@ -36,7 +36,8 @@ func (o *Instrumentation) Middleware(opts ...Option) bus.Middleware {
 		op(&cfg)
 	}
 	cfg.tp, cfg.mp, cfg.prop = o.cfg.tp, o.cfg.mp, o.cfg.prop
-	c := &consumer{o: o, cfg: cfg}
+	c := &consumer{o: o, cfg: cfg,
+		dests: newDests("process", trace.SpanKindConsumer, semconv.MessagingOperationTypeProcess, cfg.group)}
 	return func(next bus.Handler) bus.Handler {
 		return func(ctx context.Context, m *bus.Message) error {
 			return c.handle(ctx, m, next)
@@ -45,8 +46,9 @@ func (o *Instrumentation) Middleware(opts ...Option) bus.Middleware {
 }
 
 type consumer struct {
-	o   *Instrumentation
-	cfg config
+	o     *Instrumentation
+	cfg   config
+	dests *dests
 	// retryAfter counts, per message, the failed attempts that asked for
 	// a retry with bus.RetryAfter: they do not count against the retry
 	// policy. Only such messages have an entry, removed when the message
@@ -54,36 +56,22 @@ type consumer struct {
 	retryAfter sync.Map // *bus.Message → int
 }
 
-func (c *consumer) handle(ctx context.Context, m *bus.Message, next bus.Handler) (err error) {
+func (c *consumer) handle(ctx context.Context, m *bus.Message, next bus.Handler) error {
 	in := c.o.metrics
-	system := c.cfg.consumeSystem(m)
-	topic := m.Delivery.Topic
-	attempt := m.Delivery.Attempt
-	k := setKey{op: "process", system: system, topic: topic, group: c.cfg.group}
+	d := c.dests.get(c.cfg.consumeSystem(m), m.Delivery.Topic)
 
 	pctx := c.cfg.prop.Extract(ctx, metadataCarrier{m})
-	startOpts := []trace.SpanStartOption{
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(
-			semconv.MessagingSystemKey.String(system),
-			semconv.MessagingDestinationName(topic),
-			semconv.MessagingOperationTypeProcess,
-			semconv.MessagingOperationName("process"),
-		),
-	}
+	opts := d.start
 	if sc := trace.SpanContextFromContext(pctx); sc.IsValid() && sc.IsRemote() {
-		startOpts = append(startOpts, trace.WithLinks(trace.Link{SpanContext: sc}))
+		opts = append(opts[:len(opts):len(opts)], trace.WithLinks(trace.Link{SpanContext: sc}))
 	}
-	hctx, span := c.o.tracer.Start(pctx, "process "+topic, startOpts...)
+	hctx, span := c.o.tracer.Start(pctx, d.spanName, opts...)
 	if span.IsRecording() {
 		attrs := make([]attribute.KeyValue, 0, 8)
 		attrs = append(attrs,
 			semconv.MessagingMessageID(m.ID),
-			AttemptKey.Int(attempt),
+			AttemptKey.Int(m.Delivery.Attempt),
 			RedeliveredKey.Bool(m.Delivery.Redelivered))
-		if c.cfg.group != "" {
-			attrs = append(attrs, semconv.MessagingConsumerGroupName(c.cfg.group))
-		}
 		attrs = kafkaAttributes(m.Delivery.Native, attrs)
 		if c.cfg.attributes != nil {
 			attrs = append(attrs, c.cfg.attributes(m)...)
@@ -91,48 +79,64 @@ func (c *consumer) handle(ctx context.Context, m *bus.Message, next bus.Handler)
 		span.SetAttributes(attrs...)
 	}
 
-	if attempt <= 1 {
-		in.consumed.Add(ctx, 1, in.set(k))
+	if m.Delivery.Attempt <= 1 {
+		in.consumed.Add(ctx, 1, d.opts.add...)
 		if m.Delivery.Redelivered {
-			in.redeliveries.Add(ctx, 1, in.set(k))
+			in.redeliveries.Add(ctx, 1, d.opts.add...)
 		}
 	}
-	in.active.Add(ctx, 1, in.set(k))
-	start := time.Now()
+	in.active.Add(ctx, 1, d.opts.add...)
+	var start time.Time // read only when the duration is recorded
+	if in.procDuration.Enabled(ctx) {
+		start = time.Now()
+	}
+	returned := false
 	defer func() {
-		v := recover()
-		ferr := err
-		if v != nil {
-			ferr = &bus.PanicError{Value: v}
-		}
-		d := time.Since(start)
-		in.active.Add(ctx, -1, in.set(k))
-		outcome, reason := c.outcome(ctx, m, ferr)
-		ek := k
-		if ferr != nil {
-			ek.errType = errorType(ferr)
-		}
-		in.procDuration.Record(ctx, d.Seconds(), in.set(ek))
-		ok := ek
-		ok.outcome = outcome
-		in.outcomes.Add(ctx, 1, in.set(ok))
-		if span.IsRecording() {
-			span.SetAttributes(OutcomeKey.String(outcome))
-			if ferr != nil {
-				span.SetAttributes(semconv.ErrorTypeKey.String(ek.errType))
-				span.RecordError(ferr)
-				span.SetStatus(codes.Error, ferr.Error())
-			}
-			if outcome == OutcomeDeadLetter {
-				span.AddEvent(DeadLetterEvent, trace.WithAttributes(DeadLetterReasonKey.String(reason)))
-			}
-		}
-		span.End()
-		if v != nil {
-			panic(v)
+		if !returned {
+			// next panicked: record it and let the panic go on to the
+			// pipeline, which makes a *bus.PanicError of it with the
+			// stack of the panic.
+			c.finish(ctx, m, d, span, start, errPanicked)
 		}
 	}()
-	return next(hctx, m)
+	err := next(hctx, m)
+	returned = true
+	c.finish(ctx, m, d, span, start, err)
+	return err
+}
+
+// errPanicked stands for the error of an attempt that panicked.
+var errPanicked = &bus.PanicError{Value: "handler panicked"}
+
+// finish records the end of an attempt that returned err.
+func (c *consumer) finish(ctx context.Context, m *bus.Message, d *dest, span trace.Span, start time.Time, err error) {
+	in := c.o.metrics
+	var dur time.Duration
+	if !start.IsZero() {
+		dur = time.Since(start)
+	}
+	in.active.Add(ctx, -1, d.opts.add...)
+	outcome, reason := c.outcome(ctx, m, err)
+	errType := ""
+	if err != nil {
+		errType = errorType(err)
+		in.procDuration.Record(ctx, dur.Seconds(), d.withError(errType).rec...)
+	} else {
+		in.procDuration.Record(ctx, dur.Seconds(), d.opts.rec...)
+	}
+	in.outcomes.Add(ctx, 1, d.outcomeOpts(outcome).add...)
+	if span.IsRecording() {
+		span.SetAttributes(OutcomeKey.String(outcome))
+		if err != nil {
+			span.SetAttributes(semconv.ErrorTypeKey.String(errType))
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		if outcome == OutcomeDeadLetter {
+			span.AddEvent(DeadLetterEvent, trace.WithAttributes(DeadLetterReasonKey.String(reason)))
+		}
+	}
+	span.End()
 }
 
 // outcome says what the pipeline does after an attempt that returned err,

@@ -1,11 +1,8 @@
 package otelbus
 
 import (
-	"sync"
-
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 )
 
 // Metric names. The messaging.* ones are OpenTelemetry's semantic
@@ -57,11 +54,6 @@ type instruments struct {
 	outcomes     metric.Int64Counter
 	active       metric.Int64UpDownCounter
 	redeliveries metric.Int64Counter
-
-	// sets caches attribute sets: there are few distinct ones (system,
-	// topic, group, operation, outcome, error type), and building one per
-	// message would allocate.
-	sets sync.Map // setKey → metric.MeasurementOption
 }
 
 // newInstruments creates the instruments on m. An instrument m fails to
@@ -86,32 +78,4 @@ func newInstruments(m metric.Meter) *instruments {
 	in.redeliveries, _ = m.Int64Counter(MetricRedeliveries, metric.WithUnit("{message}"),
 		metric.WithDescription("Deliveries the broker flagged as redelivered."))
 	return in
-}
-
-type setKey struct {
-	op, system, topic, group, outcome, errType string
-}
-
-// set returns the measurement option for k's attributes, built once.
-func (in *instruments) set(k setKey) metric.MeasurementOption {
-	if v, ok := in.sets.Load(k); ok {
-		return v.(metric.MeasurementOption)
-	}
-	attrs := make([]attribute.KeyValue, 0, 6)
-	attrs = append(attrs,
-		semconv.MessagingSystemKey.String(k.system),
-		semconv.MessagingDestinationName(k.topic),
-		semconv.MessagingOperationName(k.op))
-	if k.group != "" {
-		attrs = append(attrs, semconv.MessagingConsumerGroupName(k.group))
-	}
-	if k.outcome != "" {
-		attrs = append(attrs, OutcomeKey.String(k.outcome))
-	}
-	if k.errType != "" {
-		attrs = append(attrs, semconv.ErrorTypeKey.String(k.errType))
-	}
-	opt := metric.WithAttributeSet(attribute.NewSet(attrs...))
-	v, _ := in.sets.LoadOrStore(k, opt)
-	return v.(metric.MeasurementOption)
 }

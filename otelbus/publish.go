@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
@@ -22,27 +21,33 @@ import (
 // bus.UsePublisher(pub, o.PublishMiddleware()).
 func (o *Instrumentation) PublishMiddleware() bus.PublishMiddleware {
 	system := o.cfg.publishSystem()
+	ds := newDests("send", trace.SpanKindProducer, semconv.MessagingOperationTypeSend, "")
 	return func(next bus.PublishFunc) bus.PublishFunc {
 		return func(ctx context.Context, topic string, msgs ...*bus.Message) error {
-			start := time.Now()
-			attrs := []attribute.KeyValue{
-				semconv.MessagingSystemKey.String(system),
-				semconv.MessagingDestinationName(topic),
-				semconv.MessagingOperationTypeSend,
-				semconv.MessagingOperationName("send"),
+			var start time.Time // read only when the duration is recorded
+			if o.metrics.opDuration.Enabled(ctx) {
+				start = time.Now()
 			}
+			d := ds.get(system, topic)
+			opts := d.start
 			if len(msgs) != 1 {
-				attrs = append(attrs, semconv.MessagingBatchMessageCount(len(msgs)))
+				opts = append(opts[:len(opts):len(opts)],
+					trace.WithAttributes(semconv.MessagingBatchMessageCount(len(msgs))))
 			}
-			ctx, span := o.tracer.Start(ctx, "send "+topic,
-				trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
-			for _, m := range msgs {
-				if m != nil {
-					o.cfg.prop.Inject(ctx, metadataCarrier{m})
+			ctx, span := o.tracer.Start(ctx, d.spanName, opts...)
+			if span.SpanContext().IsValid() {
+				for _, m := range msgs {
+					if m != nil {
+						o.cfg.prop.Inject(ctx, metadataCarrier{m})
+					}
 				}
 			}
 			err := next(ctx, topic, msgs...)
-			o.publishMetrics(ctx, system, topic, msgs, err, time.Since(start))
+			var dur time.Duration
+			if !start.IsZero() {
+				dur = time.Since(start)
+			}
+			o.publishMetrics(ctx, d, msgs, err, dur)
 			if span.IsRecording() {
 				if len(msgs) == 1 && msgs[0] != nil && msgs[0].ID != "" {
 					span.SetAttributes(semconv.MessagingMessageID(msgs[0].ID))
@@ -62,9 +67,8 @@ func (o *Instrumentation) PublishMiddleware() bus.PublishMiddleware {
 // publishMetrics counts the messages of one Publish: those a
 // *bus.PublishError lists as failed (all of them for another error) with
 // error.type, the others without.
-func (o *Instrumentation) publishMetrics(ctx context.Context, system, topic string, msgs []*bus.Message, err error, d time.Duration) {
+func (o *Instrumentation) publishMetrics(ctx context.Context, d *dest, msgs []*bus.Message, err error, dur time.Duration) {
 	in := o.metrics
-	k := setKey{op: "send", system: system, topic: topic}
 	ok := int64(len(msgs))
 	if err != nil {
 		failed := ok
@@ -73,14 +77,13 @@ func (o *Instrumentation) publishMetrics(ctx context.Context, system, topic stri
 			failed = int64(len(pe.Failed))
 		}
 		ok -= failed
-		ek := k
-		ek.errType = errorType(err)
-		in.sent.Add(ctx, failed, in.set(ek))
-		in.opDuration.Record(ctx, d.Seconds(), in.set(ek))
+		eo := d.withError(errorType(err))
+		in.sent.Add(ctx, failed, eo.add...)
+		in.opDuration.Record(ctx, dur.Seconds(), eo.rec...)
 	} else {
-		in.opDuration.Record(ctx, d.Seconds(), in.set(k))
+		in.opDuration.Record(ctx, dur.Seconds(), d.opts.rec...)
 	}
 	if ok > 0 {
-		in.sent.Add(ctx, ok, in.set(k))
+		in.sent.Add(ctx, ok, d.opts.add...)
 	}
 }
