@@ -52,7 +52,9 @@ type consumer struct {
 	// retryAfter counts, per message, the failed attempts that asked for
 	// a retry with bus.RetryAfter: they do not count against the retry
 	// policy. Only such messages have an entry, removed when the message
-	// is acked, dead-lettered or abandoned by its context.
+	// is acked, dead-lettered or abandoned by its context (an entry whose
+	// message was abandoned by a shutdown during its retry wait stays: at
+	// most one per message in flight at shutdown).
 	retryAfter sync.Map // *bus.Message → int
 }
 
