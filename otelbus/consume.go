@@ -68,8 +68,9 @@ func (c *consumer) handle(ctx context.Context, m *bus.Message, next bus.Handler)
 		opts = append(opts[:len(opts):len(opts)], trace.WithLinks(trace.Link{SpanContext: sc}))
 	}
 	hctx, span := c.o.tracer.Start(pctx, d.spanName, opts...)
+	var attrs []attribute.KeyValue // the span's, set once at its end
 	if span.IsRecording() {
-		attrs := make([]attribute.KeyValue, 0, 8)
+		attrs = make([]attribute.KeyValue, 0, 10)
 		attrs = append(attrs,
 			semconv.MessagingMessageID(m.ID),
 			AttemptKey.Int(m.Delivery.Attempt),
@@ -78,7 +79,6 @@ func (c *consumer) handle(ctx context.Context, m *bus.Message, next bus.Handler)
 		if c.cfg.attributes != nil {
 			attrs = append(attrs, c.cfg.attributes(m)...)
 		}
-		span.SetAttributes(attrs...)
 	}
 
 	if m.Delivery.Attempt <= 1 {
@@ -98,12 +98,12 @@ func (c *consumer) handle(ctx context.Context, m *bus.Message, next bus.Handler)
 			// next panicked: record it and let the panic go on to the
 			// pipeline, which makes a *bus.PanicError of it with the
 			// stack of the panic.
-			c.finish(ctx, m, d, span, start, errPanicked)
+			c.finish(ctx, m, d, span, attrs, start, errPanicked)
 		}
 	}()
 	err := next(hctx, m)
 	returned = true
-	c.finish(ctx, m, d, span, start, err)
+	c.finish(ctx, m, d, span, attrs, start, err)
 	return err
 }
 
@@ -111,7 +111,8 @@ func (c *consumer) handle(ctx context.Context, m *bus.Message, next bus.Handler)
 var errPanicked = &bus.PanicError{Value: "handler panicked"}
 
 // finish records the end of an attempt that returned err.
-func (c *consumer) finish(ctx context.Context, m *bus.Message, d *dest, span trace.Span, start time.Time, err error) {
+// attrs are the span's attributes gathered at its start.
+func (c *consumer) finish(ctx context.Context, m *bus.Message, d *dest, span trace.Span, attrs []attribute.KeyValue, start time.Time, err error) {
 	in := c.o.metrics
 	var dur time.Duration
 	if !start.IsZero() {
@@ -128,9 +129,12 @@ func (c *consumer) finish(ctx context.Context, m *bus.Message, d *dest, span tra
 	}
 	in.outcomes.Add(ctx, 1, d.outcomeOpts(outcome).add...)
 	if span.IsRecording() {
-		span.SetAttributes(OutcomeKey.String(outcome))
+		attrs = append(attrs, OutcomeKey.String(outcome))
 		if err != nil {
-			span.SetAttributes(semconv.ErrorTypeKey.String(errType))
+			attrs = append(attrs, semconv.ErrorTypeKey.String(errType))
+		}
+		span.SetAttributes(attrs...)
+		if err != nil {
 			span.RecordError(err)
 			span.SetStatus(codes.Error, err.Error())
 		}
