@@ -97,5 +97,10 @@
 //     and no further span follows.
 //   - acks and commits, which the adapters make after the handler.
 //
+// A dead letter is a copy of the message, its Metadata included, so it
+// carries the original traceparent: a subscriber of the dead letter topic
+// (where it is a topic) wired with otelbus continues the trace the message
+// was published in.
+//
 // Reconnects, Kafka consumer lag and health are not recorded.
 package otelbus

@@ -3,12 +3,14 @@ package otelbus_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/busline/bus"
 	"github.com/busline/bus/mem"
@@ -147,8 +149,19 @@ func TestMetrics(t *testing.T) {
 	if d, ok := ms[otelbus.MetricOperationDuration].Data.(metricdata.Histogram[float64]); !ok || len(d.DataPoints) == 0 {
 		t.Errorf("no %s", otelbus.MetricOperationDuration)
 	}
-	// The dead letter is where the outcome says.
-	if dl := b.TakeDeadLetters(topic + bus.DeadLetterSuffix); len(dl) != 1 {
-		t.Errorf("%d dead letters, want 1", len(dl))
+	// The dead letter is where the outcome says, and carries the trace of
+	// the message's publish.
+	dl := b.TakeDeadLetters(topic + bus.DeadLetterSuffix)
+	if len(dl) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(dl))
+	}
+	var poison tracetest.SpanStub
+	for _, s := range h.spans("process " + topic) {
+		if attr(s, otelbus.OutcomeKey).AsString() == otelbus.OutcomeDeadLetter {
+			poison = s
+		}
+	}
+	if tp := dl[0].Metadata["traceparent"]; tp == "" || !strings.Contains(tp, poison.SpanContext.TraceID().String()) {
+		t.Errorf("dead letter traceparent %q, want one in trace %v", tp, poison.SpanContext.TraceID())
 	}
 }
