@@ -106,12 +106,8 @@ func New(opts ...Option) *Instrumentation {
 	}
 	if c.retry == nil {
 		// The policy a subscription gets when it names none.
-		sc, err := bus.NewSubscribeConfig("otelbus", func(context.Context, *bus.Message) error { return nil })
-		if err == nil {
-			c.retry = &sc.Retry
-		} else {
-			c.retry = &bus.RetryPolicy{MaxAttempts: 1}
-		}
+		p := bus.DefaultRetry()
+		c.retry = &p
 	}
 	return &Instrumentation{
 		cfg:     c,
