@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	return testproc.RunWithBinaries(m, &binDir,
-		"./workqueue", "./events", "./notifications", "./swap", "./quickstart")
+		"./workqueue", "./events", "./notifications", "./swap", "./quickstart", "./observability")
 }
 
 // kafkaURL returns a kafka:// URL for the examples: topics are created on
