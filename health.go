@@ -62,9 +62,10 @@ func (h Health) Healthy(grace time.Duration) bool {
 }
 
 // HealthReporter is implemented by publishers and subscribers that report
-// their Health: the amqp publisher and subscriber, the redispubsub
-// subscriber and the mem subscriber. (The kafka adapter does not report
-// yet: kafka-go retries lost connections inside its reader.)
+// their Health: the amqp publisher and subscriber and the kafka,
+// redispubsub and mem subscribers. A kafka group member reports failed
+// joins of its group; connections kafka-go's reader retries inside a
+// generation do not show.
 type HealthReporter interface {
 	Health() Health
 }

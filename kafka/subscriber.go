@@ -15,6 +15,7 @@ import (
 	"github.com/busline/bus"
 	"github.com/busline/bus/driver"
 	"github.com/busline/bus/internal/ce"
+	"github.com/busline/bus/internal/health"
 	"github.com/busline/bus/internal/lifecycle"
 	"github.com/busline/bus/internal/pipeline"
 	"github.com/busline/bus/internal/subrun"
@@ -25,9 +26,10 @@ import (
 // every Subscribe call is a subscription of its own (its own group member,
 // readers and worker pool).
 type Subscriber struct {
-	c     *conn
-	state *lifecycle.State
-	dlq   *Publisher // publishes dead letters
+	c      *conn
+	state  *lifecycle.State
+	dlq    *Publisher // publishes dead letters
+	health health.Set // one tracker per running subscription
 
 	// parked counts the times a partition's reading paused at
 	// MaxUncommitted (the tests watch it).
@@ -68,7 +70,7 @@ func NewSubscriber(ctx context.Context, cfg Config) (*Subscriber, error) {
 // fixed.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string, h bus.Handler, opts ...bus.SubscribeOption) error {
 	run, err := subrun.Begin(ctx, subrun.Params{Pkg: "kafka", Life: s.state, Logger: s.c.cfg.Logger, DeadLetter: s.deadLetter,
-		Grace: s.c.cfg.HandlerGrace}, topic, h, opts)
+		Grace: s.c.cfg.HandlerGrace, Health: &s.health}, topic, h, opts)
 	if err != nil {
 		return err
 	}
@@ -239,16 +241,19 @@ func (sub *subscription) group(ctx context.Context) error {
 			if s := sentinel(err); !ready && (errors.Is(s, bus.ErrPermission) || errors.Is(s, bus.ErrInvalid)) {
 				return wrapErr(fmt.Sprintf("subscribe to %q: join group %q", sub.topic, sub.cfg.Group), err)
 			}
+			sub.run.Reconnecting(err)
 			sub.log.Warn("kafka: joining the group failed; retrying", "error", err)
 			continue
 		}
 		sub.log.Debug("kafka: joined group", "generation", gen.ID, "member", gen.MemberID, "assignments", gen.Assignments[sub.topic])
 		if err := sub.runGeneration(ctx, gen); err != nil {
+			sub.run.Reconnecting(err)
 			sub.log.Warn("kafka: generation setup failed", "generation", gen.ID, "error", err)
 			continue
 		}
 		ready = true
 		sub.ready()
+		sub.run.Resumed()
 	}
 }
 
@@ -615,6 +620,13 @@ func (s *Subscriber) As(target any) bool {
 	return driver.AsValue(s.c.dialer(), target) || driver.AsValue(s.dlq.prod.client, target)
 }
 
+// Health reports the least healthy of the running subscriptions (see
+// bus.Health). A group member is reconnecting from a failed attempt to
+// join its group (the coordinator gone or refusing) until it holds a
+// generation again. Lost connections inside a generation are retried by
+// kafka-go's reader and do not show here.
+func (s *Subscriber) Health() bus.Health { return s.health.Health() }
+
 // Close stops every subscription: no new messages are read, running
 // handlers finish (up to bus.DefaultCloseTimeout), their offsets are
 // committed and each subscription leaves its group. It is idempotent.
@@ -628,6 +640,7 @@ func (s *Subscriber) Close() error {
 // handlers still running are cancelled and their messages are left
 // uncommitted, for another member to handle again.
 func (s *Subscriber) Shutdown(ctx context.Context) error {
+	s.health.Close()
 	return s.state.Shutdown(ctx, func() error { return s.dlq.release(ctx) })
 }
 
