@@ -19,6 +19,7 @@ type Publisher struct {
 	cfg    Config
 	client goredis.UniversalClient
 	life   *lifecycle.State
+	co     *coalescer // shares round trips among concurrent single publishes
 }
 
 var (
@@ -39,7 +40,9 @@ func NewPublisher(ctx context.Context, cfg Config) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Publisher{cfg: cfg, client: c, life: lifecycle.New()}, nil
+	p := &Publisher{cfg: cfg, client: c, life: lifecycle.New()}
+	p.co = newCoalescer(p)
+	return p, nil
 }
 
 // encode returns the wire form of m.
@@ -58,7 +61,9 @@ func (p *Publisher) publishCmd(ctx context.Context, c goredis.Cmdable, topic str
 }
 
 // Publish sends msgs to the channel topic: one PUBLISH per message, in one
-// pipeline when there are several, in order. It returns nil once Redis has
+// pipeline when there are several, in order. Concurrent calls of one
+// message each share pipelines once more than two are in flight; each
+// still returns with its own reply. It returns nil once Redis has
 // replied to every one, which means Redis has handed each message to the
 // subscribers connected at that moment; nobody is stored for later. Publish
 // fills empty ID, Time, Source and Type in place. A Body over cfg.MaxBody is
@@ -96,7 +101,7 @@ func (p *Publisher) publish(ctx context.Context, topic string, msgs []*bus.Messa
 	case 0:
 		return 0, nil
 	case 1:
-		n, err := p.publishCmd(ctx, p.client, topic, p.encode(msgs[0])).Result()
+		n, err := p.co.publish(ctx, topic, p.encode(msgs[0]))
 		if err != nil {
 			return 0, wrapErr(fmt.Sprintf("publish to %q", topic), err)
 		}
@@ -151,6 +156,7 @@ func (p *Publisher) Close() error { return p.life.Close(p.release) }
 func (p *Publisher) Shutdown(ctx context.Context) error { return p.life.Shutdown(ctx, p.release) }
 
 func (p *Publisher) release() error {
+	p.co.close()
 	if err := p.client.Close(); err != nil {
 		return wrapErr("close", err)
 	}
