@@ -46,6 +46,10 @@ type Health struct {
 	Since time.Time
 	// Err is the last error while reconnecting, else nil.
 	Err error
+	// Reconnects counts the times the connection (or a subscription's
+	// channel) was lost since the publisher or subscriber was made,
+	// summed over a subscriber's subscriptions, ended ones included.
+	Reconnects uint64
 }
 
 // Healthy reports whether h is fit to serve: live, starting, or

@@ -51,6 +51,9 @@ func TestHealthFollowsTheBroker(t *testing.T) {
 			h := r.Health()
 			return h.State == bus.HealthLive && h.Err == nil
 		})
+		if n := r.Health().Reconnects; n < 1 {
+			t.Errorf("%s counts %d reconnects after a cut", name, n)
+		}
 	}
 	_ = sub.Close()
 	_ = pub.Close()

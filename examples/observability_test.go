@@ -39,7 +39,7 @@ func TestObservability(t *testing.T) {
 			})
 			metrics := get(t, base+"/metrics", http.StatusOK)
 			for _, name := range []string{"messaging_client_sent_messages", "messaging_client_consumed_messages",
-				"messaging_process_duration", "busline_process_outcomes"} {
+				"messaging_process_duration", "busline_process_outcomes", `busline_client_health{busline_client="subscriber",busline_health_state="live"`} {
 				if !strings.Contains(metrics, name) {
 					t.Errorf("/metrics lacks %s", name)
 				}

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/propagation"
@@ -94,6 +95,16 @@ func run(ctx context.Context, url, addr, topic string, every time.Duration, coun
 	o := otelbus.New(oopts...)
 	pub := bus.UsePublisher(rawPub, o.PublishMiddleware())
 	sub := bus.UseSubscriber(rawSub, o.Middleware())
+	// State and reconnects of each side, as metrics.
+	for name, c := range map[string]any{"publisher": rawPub, "subscriber": rawSub} {
+		if hr, ok := c.(bus.HealthReporter); ok {
+			stop, err := o.ObserveHealth(hr, attribute.String("busline.client", name))
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
+	}
 
 	handled := make(chan string, 16)
 	running, err := bus.Start(ctx, sub, topic, func(hctx context.Context, m *bus.Message) error {

@@ -4,6 +4,7 @@ package health
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/busline/bus"
@@ -11,13 +12,14 @@ import (
 
 // Tracker is one subscription's (or one publisher's) state.
 type Tracker struct {
-	mu sync.Mutex
-	h  bus.Health
+	mu         sync.Mutex
+	h          bus.Health
+	reconnects *atomic.Uint64 // its own, or its set's
 }
 
 // NewTracker returns a tracker in state s since now.
 func NewTracker(s bus.HealthState) *Tracker {
-	return &Tracker{h: bus.Health{State: s, Since: time.Now()}}
+	return &Tracker{h: bus.Health{State: s, Since: time.Now()}, reconnects: new(atomic.Uint64)}
 }
 
 // Live records that the connection is live.
@@ -34,6 +36,9 @@ func (t *Tracker) set(s bus.HealthState, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.h.State != s {
+		if s == bus.HealthReconnecting {
+			t.reconnects.Add(1)
+		}
 		t.h = bus.Health{State: s, Since: time.Now()}
 	}
 	if s == bus.HealthReconnecting {
@@ -45,19 +50,23 @@ func (t *Tracker) set(s bus.HealthState, err error) {
 func (t *Tracker) Health() bus.Health {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.h
+	h := t.h
+	h.Reconnects = t.reconnects.Load()
+	return h
 }
 
 // Set is the trackers of a subscriber's running subscriptions.
 type Set struct {
-	mu     sync.Mutex
-	m      map[*Tracker]struct{}
-	closed *Tracker
+	mu         sync.Mutex
+	m          map[*Tracker]struct{}
+	closed     *Tracker
+	reconnects atomic.Uint64 // of every tracker the set ever had
 }
 
 // Add returns a new tracker in the set, starting.
 func (s *Set) Add() *Tracker {
 	t := NewTracker(bus.HealthStarting)
+	t.reconnects = &s.reconnects
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
@@ -90,7 +99,9 @@ func (s *Set) Health() bus.Health {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed != nil {
-		return s.closed.Health()
+		h := s.closed.Health()
+		h.Reconnects = s.reconnects.Load()
+		return h
 	}
 	worst := bus.Health{State: bus.HealthLive}
 	for t := range s.m {
@@ -107,5 +118,6 @@ func (s *Set) Health() bus.Health {
 	if worst.Since.IsZero() {
 		worst.Since = time.Now()
 	}
+	worst.Reconnects = s.reconnects.Load()
 	return worst
 }

@@ -38,8 +38,11 @@ func TestSetReportsTheWorst(t *testing.T) {
 	if h := s.Health(); h.Err.Error() != "second" {
 		t.Fatalf("after removing the oldest: %+v", h)
 	}
+	if h := s.Health(); h.Reconnects != 2 {
+		t.Fatalf("reconnects %d, want 2 (b once, c once; b's second report is the same loss)", h.Reconnects)
+	}
 	s.Close()
-	if h := s.Health(); h.State != bus.HealthClosed || h.Healthy(time.Hour) {
+	if h := s.Health(); h.State != bus.HealthClosed || h.Healthy(time.Hour) || h.Reconnects != 2 {
 		t.Fatalf("closed: %+v", h)
 	}
 }

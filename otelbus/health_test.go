@@ -1,0 +1,57 @@
+package otelbus_test
+
+import (
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/busline/bus/mem"
+	"github.com/busline/bus/otelbus"
+)
+
+// ObserveHealth reports a subscriber's state and reconnect count at each
+// collection: live while open, closed after Close; nothing once stopped.
+func TestObserveHealth(t *testing.T) {
+	h := newHarness(t)
+	sub := mem.NewSubscriber(mem.Config{Broker: mem.NewBroker()})
+	name := attribute.String("busline.client", "orders")
+	stop, err := h.o.ObserveHealth(sub, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := func(m metricdata.Metrics) string {
+		g, ok := m.Data.(metricdata.Gauge[int64])
+		if !ok {
+			t.Fatalf("%s is a %T", m.Name, m.Data)
+		}
+		on := ""
+		for _, p := range g.DataPoints {
+			if c, _ := p.Attributes.Value("busline.client"); c != name.Value {
+				t.Fatalf("point without the client attribute: %v", p.Attributes)
+			}
+			if p.Value == 1 {
+				v, _ := p.Attributes.Value(otelbus.HealthStateKey)
+				on += v.AsString()
+			}
+		}
+		return on
+	}
+	ms := h.collect(t)
+	if got := state(ms[otelbus.MetricHealth]); got != "live" {
+		t.Fatalf("state %q while open", got)
+	}
+	if n := sum(t, ms[otelbus.MetricReconnects], name); n != 0 {
+		t.Fatalf("%d reconnects", n)
+	}
+	_ = sub.Close()
+	if got := state(h.collect(t)[otelbus.MetricHealth]); got != "closed" {
+		t.Fatalf("state %q after Close", got)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := h.collect(t)[otelbus.MetricHealth]; ok && len(m.Data.(metricdata.Gauge[int64]).DataPoints) > 0 {
+		t.Fatal("health still observed after stop")
+	}
+}
