@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/busline/bus"
-	"github.com/busline/bus/amqp"
 )
 
 // TestLostChannelCancelsHandlers: when a subscription's channel is lost,
@@ -19,15 +18,8 @@ import (
 // context outlived the channel and, with Concurrency(1), the stuck handler
 // kept the redelivery from ever running.
 func TestLostChannelCancelsHandlers(t *testing.T) {
-	px := newStallProxy(t, "127.0.0.1:5672")
-	cfg := mustConfig(t, "dial_timeout=1s&reconnect_min=10ms&reconnect_max=100ms")
-	cfg.URL = "amqp://guest:guest@" + px.l.Addr().String() + "/"
+	px, sub := proxiedSubscriber(t, "")
 	topic := uniqueTopic(t)
-	sub, err := amqp.NewSubscriber(ctxT(t), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sub.Close() })
 
 	stuck := make(chan struct{})
 	t.Cleanup(func() { close(stuck) })

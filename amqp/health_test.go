@@ -13,19 +13,18 @@ import (
 // the proxy refuses to carry their connections, then live again once it
 // does; and closed after Close.
 func TestHealthFollowsTheBroker(t *testing.T) {
-	px := newStallProxy(t, "127.0.0.1:5672")
-	cfg := mustConfig(t, "dial_timeout=1s&reconnect_min=10ms&reconnect_max=100ms")
-	cfg.URL = "amqp://guest:guest@" + px.l.Addr().String() + "/"
+	px, cfg := proxiedConfig(t, "")
 	topic := uniqueTopic(t)
 	pub, err := amqp.NewPublisher(ctxT(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = pub.Close() })
 	sub, err := amqp.NewSubscriber(ctxT(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = sub.Close(); _ = pub.Close() })
+	t.Cleanup(func() { _ = sub.Close() })
 	subscribe(t, sub, topic, newCollector().handle, bus.Group("g"))
 	reporters := map[string]bus.HealthReporter{"publisher": pub, "subscriber": sub}
 	for name, r := range reporters {

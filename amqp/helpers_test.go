@@ -174,6 +174,18 @@ func (c *collector) handle(_ context.Context, m *bus.Message) error {
 	return nil
 }
 
+// hasAll reports whether every one of ids was received.
+func (c *collector) hasAll(ids []string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range ids {
+		if c.seen[id] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func (c *collector) distinct() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -71,16 +71,7 @@ func TestRefusedPublishFailsAlone(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	c.waitFor(t, 20*time.Second, "every allowed message", func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		for _, id := range ok {
-			if c.seen[id] == 0 {
-				return false
-			}
-		}
-		return true
-	})
+	c.waitFor(t, 20*time.Second, "every allowed message", func() bool { return c.hasAll(ok) })
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id := range c.seen {

@@ -128,16 +128,7 @@ func TestBrokerRefusesOversizedMessage(t *testing.T) {
 	})
 	restore()
 
-	c.waitFor(t, 20*time.Second, "every small message", func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		for _, id := range smalls {
-			if c.seen[id] == 0 {
-				return false
-			}
-		}
-		return true
-	})
+	c.waitFor(t, 20*time.Second, "every small message", func() bool { return c.hasAll(smalls) })
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id := range c.seen {

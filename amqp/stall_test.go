@@ -107,20 +107,36 @@ func proxiedPublisher(t *testing.T, query string) (*stallProxy, amqp.Config, *am
 	return px, cfg, pub, topic
 }
 
-// proxiedBroadcast starts a stall proxy to the broker and a broadcast
-// subscription through it (exchange topology, quick redials; extra URL
-// parameters first), running h on a new topic.
-func proxiedBroadcast(t *testing.T, extra string, h bus.Handler) (*stallProxy, string, *subscription) {
+// proxiedConfig starts a stall proxy to the broker and returns a config
+// that dials through it, with quick redials (extra URL parameters first).
+func proxiedConfig(t *testing.T, extra string) (*stallProxy, amqp.Config) {
 	t.Helper()
 	px := newStallProxy(t, "127.0.0.1:5672")
 	cfg := mustConfig(t, extra+"dial_timeout=1s&reconnect_min=10ms&reconnect_max=100ms")
 	cfg.URL = "amqp://guest:guest@" + px.l.Addr().String() + "/"
-	topic := uniqueTopic(t)
+	return px, cfg
+}
+
+// proxiedSubscriber is a subscriber through a proxiedConfig, closed when
+// the test ends.
+func proxiedSubscriber(t *testing.T, extra string) (*stallProxy, *amqp.Subscriber) {
+	t.Helper()
+	px, cfg := proxiedConfig(t, extra)
 	sub, err := amqp.NewSubscriber(ctxT(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sub.Close() })
+	return px, sub
+}
+
+// proxiedBroadcast starts a stall proxy to the broker and a broadcast
+// subscription through it (exchange topology, quick redials; extra URL
+// parameters first), running h on a new topic.
+func proxiedBroadcast(t *testing.T, extra string, h bus.Handler) (*stallProxy, string, *subscription) {
+	t.Helper()
+	px, sub := proxiedSubscriber(t, extra)
+	topic := uniqueTopic(t)
 	return px, topic, subscribe(t, sub, topic, h)
 }
 

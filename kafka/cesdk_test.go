@@ -13,38 +13,19 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/internal/cetest"
 )
 
 // The CloudEvents Go SDK and its Kafka binding are used here only, as the
 // other side of the interop tests: they build and parse the records; the
 // test moves them with kafka-go.
 
-// sdkTime is the event time of the interop tests, with nanoseconds.
-var sdkTime = time.Date(2026, 12, 1, 10, 0, 0, 123456789, time.UTC)
+// sdkTime is the event time of the interop tests.
+var sdkTime = cetest.Time
 
-// sdkEvent is an event with every context attribute and a few extensions
-// of several types, as an SDK producer would send it.
+// sdkEvent is the SDK producer's event of the interop tests.
 func sdkEvent(t *testing.T) event.Event {
-	t.Helper()
-	e := event.New()
-	e.SetID("sdk-1")
-	e.SetSource("/sdk/producer")
-	e.SetType("com.example.order.created")
-	e.SetSubject("order-42")
-	e.SetTime(sdkTime)
-	e.SetDataSchema("https://example.com/schemas/order.json")
-	if err := e.SetData(event.ApplicationJSON, map[string]int{"n": 1}); err != nil {
-		t.Fatal(err)
-	}
-	e.SetExtension("tenant", "acme")
-	e.SetExtension("region", "eu")
-	e.SetExtension("count", 7)
-	e.SetExtension("partitionkey", "customer-7")
-	e.SetExtension("averyveryverylongextension", "over 20 characters")
-	if err := e.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return cetest.Event(t, map[string]any{"averyveryverylongextension": "over 20 characters"})
 }
 
 // TestCloudEventsSDKToBusline: a record the SDK's Kafka binding wrote in

@@ -10,37 +10,18 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/internal/cetest"
 )
 
 // The CloudEvents Go SDK is used here only, as the other side of the
 // interop tests: it writes and reads structured mode JSON documents that
 // the tests move with go-redis.
 
-var sdkTime = time.Date(2026, 12, 1, 10, 0, 0, 123456789, time.UTC)
+// sdkTime is the event time of the interop tests.
+var sdkTime = cetest.Time
 
-// sdkEvent is an event with every context attribute and a few extensions
-// of several types, as an SDK producer would send it.
-func sdkEvent(t *testing.T) event.Event {
-	t.Helper()
-	e := event.New()
-	e.SetID("sdk-1")
-	e.SetSource("/sdk/producer")
-	e.SetType("com.example.order.created")
-	e.SetSubject("order-42")
-	e.SetTime(sdkTime)
-	e.SetDataSchema("https://example.com/schemas/order.json")
-	if err := e.SetData(event.ApplicationJSON, map[string]int{"n": 1}); err != nil {
-		t.Fatal(err)
-	}
-	e.SetExtension("tenant", "acme")
-	e.SetExtension("region", "eu")
-	e.SetExtension("count", 7)
-	e.SetExtension("partitionkey", "customer-7")
-	if err := e.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
+// sdkEvent is the SDK producer's event of the interop tests.
+func sdkEvent(t *testing.T) event.Event { return cetest.Event(t, nil) }
 
 // TestCloudEventsSDKToBusline: a structured mode document the SDK wrote
 // arrives with every attribute, and each extension as metadata under its
