@@ -66,10 +66,11 @@ func (h Health) Healthy(grace time.Duration) bool {
 }
 
 // HealthReporter is implemented by publishers and subscribers that report
-// their Health: the amqp publisher and subscriber and the kafka,
-// redispubsub and mem subscribers. A kafka group member reports failed
-// joins of its group; connections kafka-go's reader retries inside a
-// generation do not show.
+// their Health: the amqp and redispubsub publishers and subscribers and
+// the kafka and mem subscribers. A kafka group member reports failed joins
+// of its group (connections kafka-go's reader retries inside a generation
+// do not show); a redispubsub publisher learns of a lost Redis from a
+// publish that cannot reach it.
 type HealthReporter interface {
 	Health() Health
 }

@@ -23,10 +23,24 @@ const (
 // HealthStateKey names a bus.HealthState in busline.client.health.
 const HealthStateKey = attribute.Key("busline.health.state")
 
+// MetricEvents is the counters of a Counter, each with EventKey naming it.
+const MetricEvents = "busline.client.events"
+
+// EventKey names a counter in busline.client.events.
+const EventKey = attribute.Key("busline.event")
+
+// Counter is implemented by publishers and subscribers that keep counters
+// of their own, such as the redispubsub subscriber's dropped messages and
+// gaps; ObserveHealth exports them as busline.client.events.
+type Counter interface {
+	Counts() map[string]uint64
+}
+
 var healthStates = []bus.HealthState{bus.HealthStarting, bus.HealthLive, bus.HealthReconnecting, bus.HealthClosed}
 
 // ObserveHealth reports r's bus.Health as metrics at every collection:
-// busline.client.reconnects and busline.client.health, with attrs (name
+// busline.client.reconnects and busline.client.health, and r's own
+// counters as busline.client.events when r is a Counter, with attrs (name
 // the publisher or subscriber: attribute.String("busline.client",
 // "orders-subscriber"), say). Call the returned function to stop.
 func (o *Instrumentation) ObserveHealth(r bus.HealthReporter, attrs ...attribute.KeyValue) (stop func() error, err error) {
@@ -41,6 +55,12 @@ func (o *Instrumentation) ObserveHealth(r bus.HealthReporter, attrs ...attribute
 	if err != nil {
 		return nil, err
 	}
+	events, err := m.Int64ObservableCounter(MetricEvents,
+		metric.WithDescription("The client's own counters (dropped messages, gaps, ...), by busline.event."))
+	if err != nil {
+		return nil, err
+	}
+	counter, _ := r.(Counter)
 	base := metric.WithAttributes(attrs...)
 	perState := make([]metric.ObserveOption, len(healthStates))
 	for i, s := range healthStates {
@@ -56,8 +76,14 @@ func (o *Instrumentation) ObserveHealth(r bus.HealthReporter, attrs ...attribute
 			}
 			ob.ObserveInt64(state, v, perState[i])
 		}
+		if counter != nil {
+			for name, v := range counter.Counts() {
+				ob.ObserveInt64(events, int64(v),
+					metric.WithAttributes(append(append([]attribute.KeyValue(nil), attrs...), EventKey.String(name))...))
+			}
+		}
 		return nil
-	}, reconnects, state)
+	}, reconnects, state, events)
 	if err != nil {
 		return nil, err
 	}

@@ -1,11 +1,15 @@
 package otelbus_test
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/busline/bus"
 	"github.com/busline/bus/mem"
 	"github.com/busline/bus/otelbus"
 )
@@ -53,5 +57,41 @@ func TestObserveHealth(t *testing.T) {
 	}
 	if m, ok := h.collect(t)[otelbus.MetricHealth]; ok && len(m.Data.(metricdata.Gauge[int64]).DataPoints) > 0 {
 		t.Fatal("health still observed after stop")
+	}
+}
+
+// A subscriber with counters of its own (redispubsub's Stats) has them
+// exported as busline.client.events.
+func TestObserveHealthExportsCounts(t *testing.T) {
+	h := newHarness(t)
+	pub, sub := openAdapter(t, "redis://"+redisAddr)
+	hr, ok := sub.(bus.HealthReporter)
+	if !ok {
+		t.Fatalf("%T reports no health", sub)
+	}
+	stop, err := h.o.ObserveHealth(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	topic := redisTopic(t)
+	var handled atomic.Int32
+	running, err := bus.Start(context.Background(), sub, topic, func(context.Context, *bus.Message) error {
+		handled.Add(1)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Stop()
+	if err := pub.Publish(context.Background(), topic, &bus.Message{}, &bus.Message{}, &bus.Message{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for sum(t, h.collect(t)[otelbus.MetricEvents], otelbus.EventKey.String("handled")) != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("busline.client.events{handled} never reached 3 (handled %d)", handled.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

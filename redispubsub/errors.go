@@ -82,6 +82,10 @@ func sentinel(err error) error {
 		return bus.ErrUnreachable
 	case errors.Is(err, context.DeadlineExceeded):
 		return bus.ErrUnreachable
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNREFUSED):
+		// The server (or something between) closed the connection.
+		return bus.ErrUnreachable
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package redispubsub_test
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -83,13 +85,32 @@ func TestHealthFollowsTheBroker(t *testing.T) {
 	if h := sub.Health(); h.State != bus.HealthLive || !h.Healthy(0) {
 		t.Fatalf("health while subscribed: %+v", h)
 	}
+	pub := newPublisher(t, cfg)
+	if err := pub.Publish(context.Background(), uniqueTopic(t), &bus.Message{}); err != nil || pub.Health().State != bus.HealthLive {
+		t.Fatalf("publish %v, publisher health %+v", err, pub.Health())
+	}
 	px.setDown(true)
+	// A publisher learns of the loss from a publish that cannot reach Redis.
+	pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := pub.Publish(pctx, uniqueTopic(t), &bus.Message{}); !errors.Is(err, bus.ErrUnreachable) {
+		t.Fatalf("publish with Redis away = %v, want ErrUnreachable", err)
+	}
+	if h := pub.Health(); h.State != bus.HealthReconnecting || h.Err == nil || h.Reconnects != 1 {
+		t.Fatalf("publisher health with Redis away: %+v", h)
+	}
 	waitUntil(t, "the subscription reconnecting", nil, func() bool {
 		h := sub.Health()
 		return h.State == bus.HealthReconnecting && h.Err != nil && !h.Healthy(0) && h.Healthy(time.Hour)
 	})
 	px.setDown(false)
 	waitUntil(t, "the subscription live again", nil, func() bool { return sub.Health().State == bus.HealthLive })
+	waitUntil(t, "a publish reaching Redis again", nil, func() bool {
+		return pub.Publish(context.Background(), uniqueTopic(t), &bus.Message{}) == nil
+	})
+	if h := pub.Health(); h.State != bus.HealthLive {
+		t.Fatalf("publisher health once Redis is back: %+v", h)
+	}
 	_ = sub.Close()
 	if h := sub.Health(); h.State != bus.HealthClosed {
 		t.Fatalf("health after Close: %+v", h)

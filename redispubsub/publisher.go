@@ -2,13 +2,16 @@ package redispubsub
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/busline/bus"
 	"github.com/busline/bus/driver"
 	"github.com/busline/bus/internal/ce"
+	"github.com/busline/bus/internal/health"
 	"github.com/busline/bus/internal/lifecycle"
 )
 
@@ -20,6 +23,8 @@ type Publisher struct {
 	client goredis.UniversalClient
 	life   *lifecycle.State
 	co     *coalescer // shares round trips among concurrent single publishes
+	health *health.Tracker
+	down   atomic.Bool // the last publish could not reach Redis
 }
 
 var (
@@ -40,7 +45,7 @@ func NewPublisher(ctx context.Context, cfg Config) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Publisher{cfg: cfg, client: c, life: lifecycle.New()}
+	p := &Publisher{cfg: cfg, client: c, life: lifecycle.New(), health: health.NewTracker(bus.HealthLive)}
 	p.co = newCoalescer(p)
 	return p, nil
 }
@@ -88,7 +93,23 @@ func (p *Publisher) PublishCount(ctx context.Context, topic string, msg *bus.Mes
 	return int(n), err
 }
 
+// publish is send, observed for Health.
 func (p *Publisher) publish(ctx context.Context, topic string, msgs []*bus.Message) (int64, error) {
+	n, err := p.send(ctx, topic, msgs)
+	switch {
+	case err == nil:
+		if p.down.Load() {
+			p.down.Store(false)
+			p.health.Live()
+		}
+	case errors.Is(err, bus.ErrUnreachable):
+		p.down.Store(true)
+		p.health.Reconnecting(err)
+	}
+	return n, err
+}
+
+func (p *Publisher) send(ctx context.Context, topic string, msgs []*bus.Message) (int64, error) {
 	leave, err := p.life.Enter()
 	if err != nil {
 		return 0, fmt.Errorf("redispubsub: publish: %w", err)
@@ -149,11 +170,22 @@ func (p *Publisher) As(target any) bool { return asClient(p.client, target) }
 
 // Close waits for Publish calls in flight, then closes the connections. It
 // is idempotent; later calls return the first call's result.
-func (p *Publisher) Close() error { return p.life.Close(p.release) }
+func (p *Publisher) Close() error {
+	p.health.Closed()
+	return p.life.Close(p.release)
+}
+
+// Health reports whether the last publish reached Redis (see bus.Health):
+// reconnecting, with the error, from a publish that could not reach it
+// until one that does. go-redis reconnects on the next command by itself.
+func (p *Publisher) Health() bus.Health { return p.health.Health() }
 
 // Shutdown is Close that stops waiting for Publish calls in flight when ctx
 // ends.
-func (p *Publisher) Shutdown(ctx context.Context) error { return p.life.Shutdown(ctx, p.release) }
+func (p *Publisher) Shutdown(ctx context.Context) error {
+	p.health.Closed()
+	return p.life.Shutdown(ctx, p.release)
+}
 
 func (p *Publisher) release() error {
 	p.co.close()

@@ -105,6 +105,18 @@ func (s *Subscriber) Stats() Stats {
 	}
 }
 
+// Counts returns Stats as named counters — received, handled,
+// dead_lettered, malformed, abandoned, dropped, discarded, disconnects,
+// gaps — for exporters such as otelbus.ObserveHealth.
+func (s *Subscriber) Counts() map[string]uint64 {
+	st := s.Stats()
+	return map[string]uint64{
+		"received": st.Received, "handled": st.Handled, "dead_lettered": st.DeadLettered,
+		"malformed": st.Malformed, "abandoned": st.Abandoned, "dropped": st.Dropped,
+		"discarded": st.Discarded, "disconnects": st.Disconnects, "gaps": st.Gaps,
+	}
+}
+
 // IsPattern reports whether a topic is subscribed to as a pattern
 // (PSUBSCRIBE): it contains one of the glob characters '*', '?' or '['.
 // A literal '*' in a pattern is written '\*'.
