@@ -74,3 +74,21 @@ func (h Health) Healthy(grace time.Duration) bool {
 type HealthReporter interface {
 	Health() Health
 }
+
+// PartitionLag is how far one subscription is behind on one partition.
+type PartitionLag struct {
+	Topic string
+	// Group is the consumer group, empty for a broadcast subscription.
+	Group     string
+	Partition int
+	// Lag is how many messages the partition held, as of the last fetch,
+	// past the last one the subscription finished handling.
+	Lag int64
+}
+
+// LagReporter is implemented by subscribers whose broker client knows the
+// end of each partition it reads (the kafka adapter): Lag returns one
+// entry per partition that a running subscription is reading.
+type LagReporter interface {
+	Lag() []PartitionLag
+}

@@ -59,3 +59,42 @@ func TestHealthFollowsTheGroup(t *testing.T) {
 		t.Fatalf("health after Close: %+v", h)
 	}
 }
+
+// Lag tells how many messages of a partition are past the last one the
+// subscription finished: all of them while the first is held, none once
+// everything is handled.
+func TestLag(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(brokers(t))
+	cfg.MaxUncommitted = 10
+	topic := newTopic(t, cfg, 1)
+	msgs := make([]*bus.Message, 50)
+	for i := range msgs {
+		msgs[i] = &bus.Message{Body: []byte("x")}
+	}
+	publishCtx(t, newTestPublisher(t, cfg), topic, msgs)
+	sub := newTestSubscriber(t, cfg)
+	release := make(chan struct{})
+	var handled atomic.Int32
+	subscribe(t, sub, topic, func(ctx context.Context, m *bus.Message) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		handled.Add(1)
+		return nil
+	}, bus.Group("lag"))
+	lagOf := func() int64 {
+		for _, l := range sub.Lag() {
+			if l.Topic == topic && l.Group == "lag" && l.Partition == 0 {
+				return l.Lag
+			}
+		}
+		return -1
+	}
+	waitFor(t, 30*time.Second, "a lag of every message while the first is held", func() bool { return lagOf() == 50 })
+	close(release)
+	waitFor(t, 30*time.Second, "every message handled", func() bool { return handled.Load() == 50 })
+	waitFor(t, 30*time.Second, "no lag", func() bool { return lagOf() == 0 })
+}

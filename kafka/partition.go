@@ -147,3 +147,15 @@ func (p *partition) restart() int64 {
 	}
 	return from
 }
+
+// finished returns the offset after the last contiguous finished one:
+// the first unfinished one read when nothing has finished yet, -1 when
+// nothing was read either.
+func (p *partition) finished() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pos < 0 && len(p.q) > 0 {
+		return p.q[0].off
+	}
+	return p.pos
+}

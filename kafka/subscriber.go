@@ -26,6 +26,9 @@ import (
 // every Subscribe call is a subscription of its own (its own group member,
 // readers and worker pool).
 type Subscriber struct {
+	lagMu sync.Mutex
+	lags  map[*partition]lagSource // the partitions being read, for Lag
+
 	c      *conn
 	state  *lifecycle.State
 	dlq    *Publisher // publishes dead letters
@@ -500,6 +503,7 @@ func (sub *subscription) read(ctx context.Context, pt *partition, from int64, se
 		ErrorLogger:    kafkaLogger(sub.log, slog.LevelDebug),
 	})
 	defer r.Close()
+	defer sub.s.trackLag(sub, pt, r)()
 	if err := r.SetOffset(from); err != nil {
 		sub.log.Error("kafka: cannot set the read offset", "partition", pt.id, "offset", from, "error", err)
 		return
@@ -618,6 +622,48 @@ func (s *Subscriber) Capabilities() bus.Capabilities { return capabilities }
 // has no effect) or to the *kafkago.Client that publishes dead letters.
 func (s *Subscriber) As(target any) bool {
 	return driver.AsValue(s.c.dialer(), target) || driver.AsValue(s.dlq.prod.client, target)
+}
+
+// lagSource is one partition being read, for Lag.
+type lagSource struct {
+	sub *subscription
+	r   *kafkago.Reader
+}
+
+// trackLag registers pt, read by r, for Lag; call the result to forget it.
+func (s *Subscriber) trackLag(sub *subscription, pt *partition, r *kafkago.Reader) func() {
+	s.lagMu.Lock()
+	defer s.lagMu.Unlock()
+	if s.lags == nil {
+		s.lags = map[*partition]lagSource{}
+	}
+	s.lags[pt] = lagSource{sub: sub, r: r}
+	return func() {
+		s.lagMu.Lock()
+		defer s.lagMu.Unlock()
+		delete(s.lags, pt)
+	}
+}
+
+// Lag reports, for each partition a running subscription reads, how many
+// messages the partition held past the last one the subscription finished
+// handling, as of the last fetch (kafka-go knows a partition's end only
+// from its fetches: while reading is paused at max_uncommitted, the end is
+// the one seen last). A partition not fetched from yet is left out.
+func (s *Subscriber) Lag() []bus.PartitionLag {
+	s.lagMu.Lock()
+	defer s.lagMu.Unlock()
+	out := make([]bus.PartitionLag, 0, len(s.lags))
+	for pt, src := range s.lags {
+		lag := src.r.Lag()
+		fin := pt.finished()
+		if lag < 0 || fin < 0 {
+			continue
+		}
+		end := src.r.Offset() + lag // the partition's end at the last fetch
+		out = append(out, bus.PartitionLag{Topic: src.sub.topic, Group: src.sub.cfg.Group, Partition: pt.id, Lag: max(end-fin, 0)})
+	}
+	return out
 }
 
 // Health reports the least healthy of the running subscriptions (see

@@ -2,6 +2,7 @@ package otelbus
 
 import (
 	"context"
+	"strconv"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -29,6 +30,11 @@ const MetricEvents = "busline.client.events"
 // EventKey names a counter in busline.client.events.
 const EventKey = attribute.Key("busline.event")
 
+// MetricLag is a subscriber's lag per partition (bus.LagReporter, the
+// kafka adapter), with the destination, consumer group and partition as
+// attributes.
+const MetricLag = "busline.consumer.lag"
+
 // Counter is implemented by publishers and subscribers that keep counters
 // of their own, such as the redispubsub subscriber's dropped messages and
 // gaps; ObserveHealth exports them as busline.client.events.
@@ -39,8 +45,9 @@ type Counter interface {
 var healthStates = []bus.HealthState{bus.HealthStarting, bus.HealthLive, bus.HealthReconnecting, bus.HealthClosed}
 
 // ObserveHealth reports r's bus.Health as metrics at every collection:
-// busline.client.reconnects and busline.client.health, and r's own
-// counters as busline.client.events when r is a Counter, with attrs (name
+// busline.client.reconnects and busline.client.health, r's own counters
+// as busline.client.events when r is a Counter, and its lag per partition
+// as busline.consumer.lag when r is a bus.LagReporter, with attrs (name
 // the publisher or subscriber: attribute.String("busline.client",
 // "orders-subscriber"), say). Call the returned function to stop.
 func (o *Instrumentation) ObserveHealth(r bus.HealthReporter, attrs ...attribute.KeyValue) (stop func() error, err error) {
@@ -60,7 +67,13 @@ func (o *Instrumentation) ObserveHealth(r bus.HealthReporter, attrs ...attribute
 	if err != nil {
 		return nil, err
 	}
+	lagGauge, err := m.Int64ObservableGauge(MetricLag,
+		metric.WithDescription("Messages of a partition past the last one the subscription finished."), metric.WithUnit("{message}"))
+	if err != nil {
+		return nil, err
+	}
 	counter, _ := r.(Counter)
+	lagger, _ := r.(bus.LagReporter)
 	base := metric.WithAttributes(attrs...)
 	perState := make([]metric.ObserveOption, len(healthStates))
 	for i, s := range healthStates {
@@ -76,6 +89,17 @@ func (o *Instrumentation) ObserveHealth(r bus.HealthReporter, attrs ...attribute
 			}
 			ob.ObserveInt64(state, v, perState[i])
 		}
+		if lagger != nil {
+			for _, l := range lagger.Lag() {
+				la := append(append([]attribute.KeyValue(nil), attrs...),
+					attribute.String("messaging.destination.name", l.Topic),
+					attribute.String("messaging.destination.partition.id", strconv.Itoa(l.Partition)))
+				if l.Group != "" {
+					la = append(la, attribute.String("messaging.consumer.group.name", l.Group))
+				}
+				ob.ObserveInt64(lagGauge, l.Lag, metric.WithAttributes(la...))
+			}
+		}
 		if counter != nil {
 			for name, v := range counter.Counts() {
 				ob.ObserveInt64(events, int64(v),
@@ -83,7 +107,7 @@ func (o *Instrumentation) ObserveHealth(r bus.HealthReporter, attrs ...attribute
 			}
 		}
 		return nil
-	}, reconnects, state, events)
+	}, reconnects, state, events, lagGauge)
 	if err != nil {
 		return nil, err
 	}

@@ -95,3 +95,66 @@ func TestObserveHealthExportsCounts(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A kafka subscriber's lag per partition is exported as
+// busline.consumer.lag: the whole backlog while its handler holds the
+// first message, nothing once all are handled.
+func TestObserveHealthExportsLag(t *testing.T) {
+	h := newHarness(t)
+	cfg := kafkaConfig(t)
+	cfg.MaxUncommitted = 5
+	topic := kafkaTopic(t, cfg)
+	pub, sub := newKafka(t, cfg)
+	msgs := make([]*bus.Message, 20)
+	for i := range msgs {
+		msgs[i] = &bus.Message{Key: "one-key", Body: []byte("x")}
+	}
+	if err := pub.Publish(context.Background(), topic, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	stop, err := h.o.ObserveHealth(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	release := make(chan struct{})
+	running, err := bus.Start(context.Background(), sub, topic, func(ctx context.Context, _ *bus.Message) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}, bus.Group("lag"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Stop()
+	lag := func() int64 {
+		m := h.collect(t)[otelbus.MetricLag]
+		g, ok := m.Data.(metricdata.Gauge[int64])
+		if !ok {
+			return -1
+		}
+		var total int64
+		for _, p := range g.DataPoints {
+			if d, _ := p.Attributes.Value("messaging.destination.name"); d.AsString() == topic {
+				total += p.Value
+			}
+		}
+		return total
+	}
+	waitLag := func(want int64) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for lag() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("busline.consumer.lag %d, want %d", lag(), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitLag(20)
+	close(release)
+	waitLag(0)
+}
