@@ -65,12 +65,11 @@ func (h Health) Healthy(grace time.Duration) bool {
 	return false
 }
 
-// HealthReporter is implemented by publishers and subscribers that report
-// their Health: the amqp and redispubsub publishers and subscribers and
-// the kafka and mem subscribers. A kafka group member reports failed joins
-// of its group (connections kafka-go's reader retries inside a generation
-// do not show); a redispubsub publisher learns of a lost Redis from a
-// publish that cannot reach it.
+// HealthReporter is implemented by the publishers and subscribers of
+// every busline adapter. A kafka group member reports failed joins of its
+// group (connections kafka-go's reader retries inside a generation do not
+// show); the kafka and redispubsub publishers learn of a lost broker from
+// a publish that cannot reach it; the amqp publisher from its channel.
 type HealthReporter interface {
 	Health() Health
 }

@@ -112,7 +112,7 @@ func (c *conn) ping(ctx context.Context) error {
 	client, done := c.admin()
 	defer done()
 	if _, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{}}); err != nil {
-		if c.sasl != nil && sentinel(err) == nil {
+		if s := sentinel(err); c.sasl != nil && (s == nil || errors.Is(s, bus.ErrUnreachable) && !isDialErr(err)) {
 			// The transport reports a failed SASL exchange as a dropped
 			// connection; a direct dial gets the broker's own answer.
 			if conn, derr := c.dialer().DialContext(ctx, "tcp", c.cfg.Brokers[0]); derr != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"syscall"
 
@@ -60,5 +61,17 @@ func sentinel(err error) error {
 	if errors.As(err, &dns) {
 		return bus.ErrUnreachable
 	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) {
+		// The broker (or something between) closed the connection.
+		return bus.ErrUnreachable
+	}
 	return nil
+}
+
+// isDialErr reports a connection that could not be made at all, as opposed
+// to one dropped after it was made.
+func isDialErr(err error) bool {
+	var op *net.OpError
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &op) && op.Op == "dial"
 }

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,4 +98,40 @@ func TestLag(t *testing.T) {
 	close(release)
 	waitFor(t, 30*time.Second, "every message handled", func() bool { return handled.Load() == 50 })
 	waitFor(t, 30*time.Second, "no lag", func() bool { return lagOf() == 0 })
+}
+
+// A publisher reports reconnecting, with the error, from a publish that
+// could not reach the cluster (here kfake drops every produce request's
+// connection) until one that does.
+func TestPublisherHealth(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	cfg := testConfig(fake.ListenAddrs())
+	cfg.WriteTimeout = 2 * time.Second
+	topic := newTopic(t, cfg, 1)
+	pub := newTestPublisher(t, cfg)
+	publishCtx(t, pub, topic, []*bus.Message{{Body: []byte("warm")}})
+	if h := pub.Health(); h.State != bus.HealthLive {
+		t.Fatalf("health after a publish: %+v", h)
+	}
+	var refusing atomic.Bool
+	refusing.Store(true)
+	fake.ControlKey(kmsg.Produce.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
+		fake.KeepControl()
+		if refusing.Load() {
+			return nil, errors.New("test: connection dropped"), true
+		}
+		return nil, nil, false
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := pub.Publish(ctx, topic, &bus.Message{Body: []byte("lost")})
+	if h := pub.Health(); !errors.Is(err, bus.ErrUnreachable) || h.State != bus.HealthReconnecting || h.Err == nil {
+		t.Fatalf("publish with the cluster refusing = %v, health %+v; want ErrUnreachable and reconnecting", err, h)
+	}
+	refusing.Store(false)
+	publishCtx(t, pub, topic, []*bus.Message{{Body: []byte("back")}})
+	if h := pub.Health(); h.State != bus.HealthLive || h.Reconnects != 1 {
+		t.Fatalf("health once the cluster answers: %+v", h)
+	}
 }

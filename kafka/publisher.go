@@ -2,8 +2,10 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	kafkago "github.com/segmentio/kafka-go"
 	metadataapi "github.com/segmentio/kafka-go/protocol/metadata"
@@ -11,6 +13,7 @@ import (
 	"github.com/busline/bus"
 	"github.com/busline/bus/driver"
 	"github.com/busline/bus/internal/ce"
+	"github.com/busline/bus/internal/health"
 	"github.com/busline/bus/internal/lifecycle"
 )
 
@@ -22,6 +25,9 @@ type Publisher struct {
 	prod  *producer
 	state *lifecycle.State
 	known sync.Map // topic name → struct{}: checked to exist and in t's cache
+
+	health *health.Tracker
+	down   atomic.Bool // the last publish could not reach the cluster
 }
 
 var (
@@ -59,7 +65,7 @@ func newPublisher(c *conn) *Publisher {
 		timeout:     c.cfg.WriteTimeout,
 		queues:      map[partitionKey]*partitionQueue{},
 	}
-	return &Publisher{c: c, t: t, prod: prod, state: lifecycle.New()}
+	return &Publisher{c: c, t: t, prod: prod, state: lifecycle.New(), health: health.NewTracker(bus.HealthLive)}
 }
 
 // Publish sends msgs to topic, keyed by each message's Key (partitioned by
@@ -83,8 +89,24 @@ func (p *Publisher) Publish(ctx context.Context, topic string, msgs ...*bus.Mess
 	ctx, cancel := context.WithCancel(ctx)
 	defer context.AfterFunc(p.state.HandlerContext(), cancel)()
 	defer cancel()
-	return p.publish(ctx, topic, msgs)
+	err = p.publish(ctx, topic, msgs)
+	switch {
+	case err == nil:
+		if p.down.Load() {
+			p.down.Store(false)
+			p.health.Live()
+		}
+	case errors.Is(err, bus.ErrUnreachable):
+		p.down.Store(true)
+		p.health.Reconnecting(err)
+	}
+	return err
 }
+
+// Health reports whether the last publish reached the cluster (see
+// bus.Health): reconnecting, with the error, from a publish that could
+// not reach it until one that does.
+func (p *Publisher) Health() bus.Health { return p.health.Health() }
 
 func (p *Publisher) publish(ctx context.Context, topic string, msgs []*bus.Message) error {
 	if err := driver.PreparePublish(topic, msgs, p.c.cfg.MaxMessageBytes); err != nil {
@@ -197,6 +219,7 @@ func (p *Publisher) Close() error {
 // Shutdown is Close bounded by ctx: running Publish calls that are still
 // waiting when ctx ends return their context's error.
 func (p *Publisher) Shutdown(ctx context.Context) error {
+	p.health.Closed()
 	return p.state.Shutdown(ctx, func() error { return p.release(ctx) })
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"sync"
+	"time"
 
 	"github.com/busline/bus"
 	"github.com/busline/bus/driver"
@@ -217,13 +218,14 @@ var capabilities = bus.Capabilities{
 
 // Publisher publishes to an in-process Broker. It is safe for concurrent use.
 type Publisher struct {
-	cfg  Config
-	life *lifecycle.State
+	cfg     Config
+	life    *lifecycle.State
+	created time.Time
 }
 
 // NewPublisher returns a publisher on cfg.Broker.
 func NewPublisher(cfg Config) *Publisher {
-	return &Publisher{cfg: cfg.withDefaults(), life: lifecycle.New()}
+	return &Publisher{cfg: cfg.withDefaults(), life: lifecycle.New(), created: time.Now()}
 }
 
 // Publish copies each message to every group and broadcast subscriber of
@@ -267,6 +269,15 @@ func (p *Publisher) As(target any) bool { return driver.AsValue(p.cfg.Broker, ta
 
 // Close marks the publisher closed; it is idempotent.
 func (p *Publisher) Close() error { return p.life.Close(nil) }
+
+// Health is live until Close (an in-process broker never goes away), then
+// closed.
+func (p *Publisher) Health() bus.Health {
+	if p.life.Closed() {
+		return bus.Health{State: bus.HealthClosed, Since: p.created}
+	}
+	return bus.Health{State: bus.HealthLive, Since: p.created}
+}
 
 // Shutdown is Close bounded by ctx.
 func (p *Publisher) Shutdown(ctx context.Context) error { return p.life.Shutdown(ctx, nil) }

@@ -101,6 +101,14 @@ func BenchmarkEndToEnd(b *testing.B) {
 }
 
 func TestHealth(t *testing.T) {
+	pub := mem.NewPublisher(mem.Config{Broker: mem.NewBroker()})
+	if h := pub.Health(); h.State != bus.HealthLive {
+		t.Fatalf("publisher: %+v", h)
+	}
+	_ = pub.Close()
+	if h := pub.Health(); h.State != bus.HealthClosed {
+		t.Fatalf("closed publisher: %+v", h)
+	}
 	sub := mem.NewSubscriber(mem.Config{Broker: mem.NewBroker()})
 	if h := sub.Health(); h.State != bus.HealthLive || !h.Healthy(0) {
 		t.Fatalf("open: %+v", h)
