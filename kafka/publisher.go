@@ -2,10 +2,8 @@ package kafka
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	kafkago "github.com/segmentio/kafka-go"
 	metadataapi "github.com/segmentio/kafka-go/protocol/metadata"
@@ -26,8 +24,7 @@ type Publisher struct {
 	state *lifecycle.State
 	known sync.Map // topic name → struct{}: checked to exist and in t's cache
 
-	health *health.Tracker
-	down   atomic.Bool // the last publish could not reach the cluster
+	health *health.Tracker // observed from each publish
 }
 
 var (
@@ -90,16 +87,7 @@ func (p *Publisher) Publish(ctx context.Context, topic string, msgs ...*bus.Mess
 	defer context.AfterFunc(p.state.HandlerContext(), cancel)()
 	defer cancel()
 	err = p.publish(ctx, topic, msgs)
-	switch {
-	case err == nil:
-		if p.down.Load() {
-			p.down.Store(false)
-			p.health.Live()
-		}
-	case errors.Is(err, bus.ErrUnreachable):
-		p.down.Store(true)
-		p.health.Reconnecting(err)
-	}
+	p.health.Observe(err)
 	return err
 }
 

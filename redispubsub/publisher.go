@@ -2,9 +2,7 @@ package redispubsub
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync/atomic"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -22,9 +20,8 @@ type Publisher struct {
 	cfg    Config
 	client goredis.UniversalClient
 	life   *lifecycle.State
-	co     *coalescer // shares round trips among concurrent single publishes
-	health *health.Tracker
-	down   atomic.Bool // the last publish could not reach Redis
+	co     *coalescer      // shares round trips among concurrent single publishes
+	health *health.Tracker // observed from each publish
 }
 
 var (
@@ -96,16 +93,7 @@ func (p *Publisher) PublishCount(ctx context.Context, topic string, msg *bus.Mes
 // publish is send, observed for Health.
 func (p *Publisher) publish(ctx context.Context, topic string, msgs []*bus.Message) (int64, error) {
 	n, err := p.send(ctx, topic, msgs)
-	switch {
-	case err == nil:
-		if p.down.Load() {
-			p.down.Store(false)
-			p.health.Live()
-		}
-	case errors.Is(err, bus.ErrUnreachable):
-		p.down.Store(true)
-		p.health.Reconnecting(err)
-	}
+	p.health.Observe(err)
 	return n, err
 }
 

@@ -3,6 +3,7 @@
 package health
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,24 @@ type Tracker struct {
 	mu         sync.Mutex
 	h          bus.Health
 	reconnects *atomic.Uint64 // its own, or its set's
+	down       atomic.Bool    // set by Observe: the last call could not reach the broker
+}
+
+// Observe records the outcome of a call to the broker, for a publisher
+// that learns of a lost broker only from its calls: an error wrapping
+// bus.ErrUnreachable means reconnecting, a success after one means live
+// again, other errors say nothing. A success while live costs one atomic
+// load.
+func (t *Tracker) Observe(err error) {
+	switch {
+	case err == nil:
+		if t.down.Load() && t.down.CompareAndSwap(true, false) {
+			t.Live()
+		}
+	case errors.Is(err, bus.ErrUnreachable):
+		t.down.Store(true)
+		t.Reconnecting(err)
+	}
 }
 
 // NewTracker returns a tracker in state s since now.
