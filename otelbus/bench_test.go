@@ -19,9 +19,12 @@ import (
 )
 
 // instrumentations are the set-ups each benchmark compares: no
-// middleware at all; otelbus on no-op providers (OpenTelemetry off);
-// otelbus on the SDK, every span sampled and batched to an exporter that
-// drops them, metrics aggregated by a reader.
+// middleware at all ("none"); otelbus on OpenTelemetry's no-op providers
+// ("off"); otelbus.New() on the global providers with no SDK installed
+// ("global": what an application that wires otelbus and runs without
+// OpenTelemetry pays); metrics on the SDK with the no-op tracer
+// ("metrics"); both on the SDK, every span sampled and batched to an
+// exporter that drops them, metrics aggregated by a reader ("sdk").
 func instrumentations(b *testing.B) []struct {
 	name string
 	o    *otelbus.Instrumentation
@@ -38,8 +41,11 @@ func instrumentations(b *testing.B) []struct {
 		o    *otelbus.Instrumentation
 	}{
 		{"none", nil},
-		{"noop", otelbus.New(otelbus.TracerProvider(tracenoop.NewTracerProvider()),
+		{"off", otelbus.New(otelbus.TracerProvider(tracenoop.NewTracerProvider()),
 			otelbus.MeterProvider(metricnoop.NewMeterProvider()), prop)},
+		{"global", otelbus.New(prop)},
+		{"metrics", otelbus.New(otelbus.TracerProvider(tracenoop.NewTracerProvider()),
+			otelbus.MeterProvider(mp), prop)},
 		{"sdk", otelbus.New(otelbus.TracerProvider(tp), otelbus.MeterProvider(mp), prop)},
 	}
 }
@@ -107,9 +113,9 @@ func BenchmarkMemEndToEnd(b *testing.B) {
 }
 
 // BenchmarkRedisPublish publishes one message to Redis through each
-// set-up in turn (Publish returns once Redis replied), so that the three
-// share every drift of machine load, in a rotating order; it reports each one's ns per
-// publish as none-ns/msg, noop-ns/msg and sdk-ns/msg.
+// set-up in turn (Publish returns once Redis replied), so that they all
+// share every drift of machine load, in a rotating order; it reports each
+// one's ns per publish as <set-up>-ns/msg.
 func BenchmarkRedisPublish(b *testing.B) {
 	ins := instrumentations(b)
 	raw, _ := openAdapter(b, "redis://"+redisAddr)

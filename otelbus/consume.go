@@ -59,38 +59,50 @@ type consumer struct {
 }
 
 func (c *consumer) handle(ctx context.Context, m *bus.Message, next bus.Handler) error {
+	tracing, metering := c.o.on.tracing(), c.o.on.metering()
+	if !tracing && !metering {
+		return next(c.o.passIn(ctx, m), m)
+	}
 	in := c.o.metrics
 	d := c.dests.get(c.cfg.consumeSystem(m), m.Delivery.Topic)
 
-	pctx := c.cfg.prop.Extract(ctx, metadataCarrier{m})
-	opts := d.start
-	if sc := trace.SpanContextFromContext(pctx); sc.IsValid() && sc.IsRemote() {
-		opts = append(opts[:len(opts):len(opts)], trace.WithLinks(trace.Link{SpanContext: sc}))
-	}
-	hctx, span := c.o.tracer.Start(pctx, d.spanName, opts...)
+	hctx := ctx
+	var span trace.Span            // nil while tracing is off
 	var attrs []attribute.KeyValue // the span's, set once at its end
-	if span.IsRecording() {
-		attrs = make([]attribute.KeyValue, 0, 10)
-		attrs = append(attrs,
-			semconv.MessagingMessageID(m.ID),
-			AttemptKey.Int(m.Delivery.Attempt),
-			RedeliveredKey.Bool(m.Delivery.Redelivered))
-		attrs = kafkaAttributes(m.Delivery.Native, attrs)
-		if c.cfg.attributes != nil {
-			attrs = append(attrs, c.cfg.attributes(m)...)
+	if tracing {
+		pctx := c.cfg.prop.Extract(ctx, metadataCarrier{m})
+		opts := d.start
+		if sc := trace.SpanContextFromContext(pctx); sc.IsValid() && sc.IsRemote() {
+			opts = append(opts[:len(opts):len(opts)], trace.WithLinks(trace.Link{SpanContext: sc}))
 		}
+		hctx, span = c.o.tracer.Start(pctx, d.spanName, opts...)
+		if span.IsRecording() {
+			attrs = make([]attribute.KeyValue, 0, 10)
+			attrs = append(attrs,
+				semconv.MessagingMessageID(m.ID),
+				AttemptKey.Int(m.Delivery.Attempt),
+				RedeliveredKey.Bool(m.Delivery.Redelivered))
+			attrs = kafkaAttributes(m.Delivery.Native, attrs)
+			if c.cfg.attributes != nil {
+				attrs = append(attrs, c.cfg.attributes(m)...)
+			}
+		}
+	} else {
+		hctx = c.o.passIn(ctx, m)
 	}
 
-	if m.Delivery.Attempt <= 1 {
-		in.consumed.Add(ctx, 1, d.opts.add...)
-		if m.Delivery.Redelivered {
-			in.redeliveries.Add(ctx, 1, d.opts.add...)
-		}
-	}
-	in.active.Add(ctx, 1, d.opts.add...)
 	var start time.Time // read only when the duration is recorded
-	if in.procDuration.Enabled(ctx) {
-		start = time.Now()
+	if metering {
+		if m.Delivery.Attempt <= 1 {
+			in.consumed.Add(ctx, 1, d.opts.add...)
+			if m.Delivery.Redelivered {
+				in.redeliveries.Add(ctx, 1, d.opts.add...)
+			}
+		}
+		in.active.Add(ctx, 1, d.opts.add...)
+		if in.procDuration.Enabled(ctx) {
+			start = time.Now()
+		}
 	}
 	returned := false
 	defer func() {
@@ -98,36 +110,44 @@ func (c *consumer) handle(ctx context.Context, m *bus.Message, next bus.Handler)
 			// next panicked: record it and let the panic go on to the
 			// pipeline, which makes a *bus.PanicError of it with the
 			// stack of the panic.
-			c.finish(ctx, m, d, span, attrs, start, errPanicked)
+			c.finish(ctx, m, d, metering, span, attrs, start, errPanicked)
 		}
 	}()
 	err := next(hctx, m)
 	returned = true
-	c.finish(ctx, m, d, span, attrs, start, err)
+	c.finish(ctx, m, d, metering, span, attrs, start, err)
 	return err
 }
 
 // errPanicked stands for the error of an attempt that panicked.
 var errPanicked = &bus.PanicError{Value: "handler panicked"}
 
-// finish records the end of an attempt that returned err.
-// attrs are the span's attributes gathered at its start.
-func (c *consumer) finish(ctx context.Context, m *bus.Message, d *dest, span trace.Span, attrs []attribute.KeyValue, start time.Time, err error) {
-	in := c.o.metrics
-	var dur time.Duration
-	if !start.IsZero() {
-		dur = time.Since(start)
-	}
-	in.active.Add(ctx, -1, d.opts.add...)
+// finish records the end of an attempt that returned err: its metrics
+// when metering, its span unless span is nil. attrs are the span's
+// attributes gathered at its start.
+func (c *consumer) finish(ctx context.Context, m *bus.Message, d *dest, metering bool, span trace.Span, attrs []attribute.KeyValue, start time.Time, err error) {
 	outcome, reason := c.outcome(ctx, m, err)
 	errType := ""
 	if err != nil {
 		errType = errorType(err)
-		in.procDuration.Record(ctx, dur.Seconds(), d.withError(errType).rec...)
-	} else {
-		in.procDuration.Record(ctx, dur.Seconds(), d.opts.rec...)
 	}
-	in.outcomes.Add(ctx, 1, d.outcomeOpts(outcome).add...)
+	if metering {
+		in := c.o.metrics
+		var dur time.Duration
+		if !start.IsZero() {
+			dur = time.Since(start)
+		}
+		in.active.Add(ctx, -1, d.opts.add...)
+		if err != nil {
+			in.procDuration.Record(ctx, dur.Seconds(), d.withError(errType).rec...)
+		} else {
+			in.procDuration.Record(ctx, dur.Seconds(), d.opts.rec...)
+		}
+		in.outcomes.Add(ctx, 1, d.outcomeOpts(outcome).add...)
+	}
+	if span == nil {
+		return
+	}
 	if span.IsRecording() {
 		attrs = append(attrs, OutcomeKey.String(outcome))
 		if err != nil {

@@ -18,6 +18,19 @@
 // attributes). Middleware takes the same options per subscription:
 // bus.Use(o.Middleware(otelbus.Group("audit"))).
 //
+// # Off
+//
+// A provider that records nothing — OpenTelemetry's no-op providers
+// (trace/noop, metric/noop, trace.NewNoopTracerProvider), or the global
+// ones while the application has installed no SDK — turns its half off:
+// no span is started, no instrument touched. With both off the
+// middlewares only pass on a trace context that arrived from elsewhere
+// (the caller's context into published messages, a message's Metadata
+// into the handler's context, as OpenTelemetry's no-op tracer does) and
+// allocate nothing. The global providers are asked at every call, so an
+// SDK installed after New is used from then on. scripts/bench-otelbus.sh
+// measures each set-up (otelbus/README.md has the numbers).
+//
 // # Traces
 //
 // Publish: one span "send <topic>" of kind Producer per Publish call

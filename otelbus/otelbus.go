@@ -87,6 +87,7 @@ type Instrumentation struct {
 	cfg     config
 	tracer  trace.Tracer
 	metrics *instruments
+	on      switches
 }
 
 // New returns an Instrumentation configured by opts.
@@ -113,6 +114,7 @@ func New(opts ...Option) *Instrumentation {
 		cfg:     c,
 		tracer:  c.tp.Tracer(ScopeName),
 		metrics: newInstruments(c.mp.Meter(ScopeName)),
+		on:      newSwitches(c.tp, c.mp),
 	}
 }
 

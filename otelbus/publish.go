@@ -24,30 +24,45 @@ func (o *Instrumentation) PublishMiddleware() bus.PublishMiddleware {
 	ds := newDests("send", trace.SpanKindProducer, semconv.MessagingOperationTypeSend, "")
 	return func(next bus.PublishFunc) bus.PublishFunc {
 		return func(ctx context.Context, topic string, msgs ...*bus.Message) error {
+			tracing, metering := o.on.tracing(), o.on.metering()
+			if !tracing && !metering {
+				o.passOut(ctx, msgs)
+				return next(ctx, topic, msgs...)
+			}
 			var start time.Time // read only when the duration is recorded
-			if o.metrics.opDuration.Enabled(ctx) {
+			if metering && o.metrics.opDuration.Enabled(ctx) {
 				start = time.Now()
 			}
 			d := ds.get(system, topic)
-			opts := d.start
-			if len(msgs) != 1 {
-				opts = append(opts[:len(opts):len(opts)],
-					trace.WithAttributes(semconv.MessagingBatchMessageCount(len(msgs))))
-			}
-			ctx, span := o.tracer.Start(ctx, d.spanName, opts...)
-			if span.SpanContext().IsValid() {
-				for _, m := range msgs {
-					if m != nil {
-						o.cfg.prop.Inject(ctx, metadataCarrier{m})
+			var span trace.Span
+			if tracing {
+				opts := d.start
+				if len(msgs) != 1 {
+					opts = append(opts[:len(opts):len(opts)],
+						trace.WithAttributes(semconv.MessagingBatchMessageCount(len(msgs))))
+				}
+				ctx, span = o.tracer.Start(ctx, d.spanName, opts...)
+				if span.SpanContext().IsValid() {
+					for _, m := range msgs {
+						if m != nil {
+							o.cfg.prop.Inject(ctx, metadataCarrier{m})
+						}
 					}
 				}
+			} else {
+				o.passOut(ctx, msgs)
 			}
 			err := next(ctx, topic, msgs...)
-			var dur time.Duration
-			if !start.IsZero() {
-				dur = time.Since(start)
+			if metering {
+				var dur time.Duration
+				if !start.IsZero() {
+					dur = time.Since(start)
+				}
+				o.publishMetrics(ctx, d, msgs, err, dur)
 			}
-			o.publishMetrics(ctx, d, msgs, err, dur)
+			if span == nil {
+				return err
+			}
 			if span.IsRecording() {
 				if len(msgs) == 1 && msgs[0] != nil && msgs[0].ID != "" {
 					span.SetAttributes(semconv.MessagingMessageID(msgs[0].ID))

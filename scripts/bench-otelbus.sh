@@ -17,8 +17,8 @@ for _ in $(seq "$count"); do
 		"$out.test" -test.run '^$' -test.bench 'RedisPublish' -test.benchtime 5000x) | tee -a "$out" >&2
 done
 echo
-echo "| benchmark | none | noop | sdk |"
-echo "|---|---|---|---|"
+echo "| benchmark | none | off | global | metrics | sdk |"
+echo "|---|---|---|---|---|---|"
 awk '
 /^BenchmarkRedisPublish/ {
 	for (i = 3; i < NF; i++) if ($(i+1) ~ /-ns\/msg$/) {
@@ -44,9 +44,9 @@ function median(key,   i, j, t, a, k) {
 END {
 	for (i = 1; i <= nb; i++) {
 		b = order[i]; line = "| " b
-		if (n[b SUBSEP ""] > 0) { print "| " b " | " median(b SUBSEP "") " ns, " al[b SUBSEP ""] " allocs | | |"; continue }
-		split("none noop sdk", vs, " ")
-		for (j = 1; j <= 3; j++) {
+		if (n[b SUBSEP ""] > 0) { print "| " b " | " median(b SUBSEP "") " ns, " al[b SUBSEP ""] " allocs | | | | |"; continue }
+		split("none off global metrics sdk", vs, " ")
+		for (j = 1; j <= 5; j++) {
 			key = b SUBSEP vs[j]
 			if (al[key] == "-") line = line sprintf(" | %s ns", median(key))
 			else line = line sprintf(" | %s ns, %s allocs", median(key), al[key])
