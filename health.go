@@ -44,7 +44,9 @@ type Health struct {
 	State HealthState
 	// Since is when State began.
 	Since time.Time
-	// Err is the last error while reconnecting, else nil.
+	// Err is the last error while reconnecting, else nil. Adapters wrap
+	// the bus sentinel it falls under (ErrUnreachable, ErrPermission, ...)
+	// where they can tell.
 	Err error
 	// Reconnects counts the times the connection (or a subscription's
 	// channel) was lost since the publisher or subscriber was made,

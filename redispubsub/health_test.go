@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,4 +116,77 @@ func TestHealthFollowsTheBroker(t *testing.T) {
 	if h := sub.Health(); h.State != bus.HealthClosed {
 		t.Fatalf("health after Close: %+v", h)
 	}
+}
+
+// TestHealthAfterClientKill: Redis itself drops the subscription's
+// connection (CLIENT KILL), again on every reconnect for a while, as a
+// server going away would: the subscription reports reconnecting,
+// unhealthy past a threshold of zero and with the error, and live again
+// once the kills stop, and it receives what is published after.
+func TestHealthAfterClientKill(t *testing.T) {
+	admin := rawClient(t)
+	ctx := context.Background()
+	user := "busline-health-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if err := admin.Do(ctx, "ACL", "SETUSER", user, "on", ">pw", "~*", "&*", "+@all").Err(); err != nil {
+		t.Fatalf("ACL SETUSER: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = admin.Do(context.Background(), "ACL", "DELUSER", user).Err()
+		_ = admin.Do(context.Background(), "CLIENT", "KILL", "USER", user).Err()
+	})
+	cfg := standaloneConfig()
+	cfg.Username, cfg.Password = user, "pw"
+	cfg.MaxReconnectBackoff = 200 * time.Millisecond
+	sub := newSubscriber(t, cfg)
+	topic := uniqueTopic(t)
+	in := newInbox()
+	start(t, sub, topic, in.handler)
+	if h := sub.Health(); h.State != bus.HealthLive || !h.Healthy(0) {
+		t.Fatalf("health while subscribed: %+v", h)
+	}
+
+	// Kill the user's connections until the subscription is seen
+	// reconnecting (waitUntil bounds it); a reconnect may win a moment
+	// between two kills, so they go on until it is observed.
+	var seen bus.Health
+	stop := make(chan struct{})
+	killed := make(chan int)
+	go func() {
+		n := 0
+		defer func() { killed <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if k, err := admin.Do(ctx, "CLIENT", "KILL", "USER", user).Int(); err == nil {
+				n += k
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	waitUntil(t, "the subscription reconnecting after CLIENT KILL", nil, func() bool {
+		seen = sub.Health()
+		return seen.State == bus.HealthReconnecting && seen.Err != nil && !seen.Healthy(0) && seen.Healthy(time.Hour)
+	})
+	close(stop)
+	if n := <-killed; n == 0 {
+		t.Fatal("CLIENT KILL USER killed no connection")
+	}
+	if !errors.Is(seen.Err, bus.ErrUnreachable) {
+		t.Errorf("error while reconnecting = %v, want one wrapping ErrUnreachable", seen.Err)
+	}
+	waitUntil(t, "the subscription live again", nil, func() bool { return sub.Health().State == bus.HealthLive })
+	if h := sub.Health(); h.Reconnects < 1 || !h.Healthy(0) {
+		t.Fatalf("health once the kills stopped: %+v", h)
+	}
+	pub := newPublisher(t, standaloneConfig())
+	waitUntil(t, "a message published after the kills", in.poke, func() bool {
+		if in.len() > 0 {
+			return true
+		}
+		_ = pub.Publish(ctx, topic, &bus.Message{})
+		return false
+	})
 }

@@ -475,7 +475,7 @@ func (sub *subscription) read(ps *goredis.PubSub) {
 	st := &sub.s.stats
 	var lostAt time.Time
 	lost := func(why string, err error) {
-		sub.run.Reconnecting(err)
+		sub.run.Reconnecting(wrapErr(fmt.Sprintf("%s %q: %s", sub.kind(), sub.topic, why), err))
 		if lostAt.IsZero() {
 			lostAt = time.Now()
 			st.disconnects.Add(1)
@@ -566,7 +566,7 @@ func (sub *subscription) reopen() *goredis.PubSub {
 		if sub.isStopped() {
 			return nil
 		}
-		sub.run.Reconnecting(err)
+		sub.run.Reconnecting(wrapErr(fmt.Sprintf("%s %q: resubscribe", sub.kind(), sub.topic), err))
 		sub.log.Warn("redispubsub: resubscribe failed; retrying", "topic", sub.topic, "error", err)
 		if !sub.sleep(sub.backoff(failures)) {
 			return nil
