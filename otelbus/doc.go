@@ -115,5 +115,8 @@
 // (where it is a topic) wired with otelbus continues the trace the message
 // was published in.
 //
-// Reconnects, Kafka consumer lag and health are not recorded.
+// The middlewares do not see reconnects, Kafka consumer lag or health:
+// Instrumentation.ObserveHealth exports them from the publisher or
+// subscriber (busline.client.health, busline.client.reconnects,
+// busline.client.events, busline.consumer.lag).
 package otelbus
