@@ -43,6 +43,10 @@ type producer struct {
 	queues  map[partitionKey]*partitionQueue
 	wg      sync.WaitGroup // running senders
 	running atomic.Int64   // the same count, readable
+
+	// Produce requests sent and the records in them, retries included
+	// (read by the benchmarks).
+	requests, records atomic.Int64
 }
 
 type partitionKey struct {
@@ -224,6 +228,8 @@ func (p *producer) produce(k partitionKey, batch []pendingRecord) error {
 		for i, r := range batch {
 			recs[i] = kafkago.Record{Time: r.msg.Time, Key: bytesOrNil(r.msg.Key), Value: kafkago.NewBytes(r.msg.Value), Headers: r.msg.Headers}
 		}
+		p.requests.Add(1)
+		p.records.Add(int64(len(batch)))
 		ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 		var res *kafkago.ProduceResponse
 		res, err = p.client.Produce(ctx, &kafkago.ProduceRequest{
