@@ -221,6 +221,8 @@ func (p *producer) run(b *brokerSender) {
 	defer p.running.Add(-1)
 	if p.linger > 0 {
 		time.Sleep(p.linger)
+	} else {
+		runtime.Gosched() // as below, for callers woken with the one that started it
 	}
 	for {
 		parts := p.take(b)
@@ -367,16 +369,19 @@ func (p *producer) request(parts []partBatch) (errs []error, ok bool) {
 		return errs, true
 	}
 	res := m.(*produceapi.Response)
-	for i, pb := range parts {
-		errs[i] = fmt.Errorf("%w: no result for partition %d of %q", protocol.ErrNoPartition, pb.q.key.partition, pb.q.key.topic)
-	}
+	answered := make([]bool, len(parts))
 	for _, t := range res.Topics {
 		for _, rp := range t.Partitions {
 			for i, pb := range parts {
 				if pb.q.key.topic == t.Topic && pb.q.key.partition == int(rp.Partition) {
-					errs[i] = partitionError(rp.ErrorCode, rp.ErrorMessage)
+					errs[i], answered[i] = partitionError(rp.ErrorCode, rp.ErrorMessage), true
 				}
 			}
+		}
+	}
+	for i, pb := range parts {
+		if !answered[i] {
+			errs[i] = fmt.Errorf("%w: no result for partition %d of %q", protocol.ErrNoPartition, pb.q.key.partition, pb.q.key.topic)
 		}
 	}
 	return errs, true
