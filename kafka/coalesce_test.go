@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,17 +25,18 @@ type requestGate struct {
 	held    chan struct{} // closed once the first request is held
 	release chan struct{} // closed by the test to let it go
 	mu      sync.Mutex
-	reqs    []map[int][]string // per request: partition → message IDs
+	reqs    []map[string][]string // per request: "topic/partition" → message IDs
 }
 
 func holdFirstRequest(t *testing.T, p *Publisher) *requestGate {
 	g := &requestGate{held: make(chan struct{}), release: make(chan struct{})}
 	t.Cleanup(g.open)
 	p.prod.beforeRequest = func(parts []partBatch) {
-		req := map[int][]string{}
+		req := map[string][]string{}
 		for _, pb := range parts {
+			k := fmt.Sprint(pb.q.key.topic, "/", pb.q.key.partition)
 			for _, r := range pb.recs {
-				req[pb.q.key.partition] = append(req[pb.q.key.partition], headerValue(r.msg, ce.KafkaPrefix+"id"))
+				req[k] = append(req[k], headerValue(r.msg, ce.KafkaPrefix+"id"))
 			}
 		}
 		g.mu.Lock()
@@ -64,6 +66,24 @@ func (g *requestGate) waitHeld(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no produce request within 30s")
 	}
+}
+
+// requestOf returns the IDs that shared a request with id.
+func (g *requestGate) requestOf(id string) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, req := range g.reqs {
+		for _, ids := range req {
+			if slices.Contains(ids, id) {
+				var all []string
+				for _, ids := range req {
+					all = append(all, ids...)
+				}
+				return all
+			}
+		}
+	}
+	return nil
 }
 
 // batchOf returns the IDs that shared a partition batch with id.
@@ -132,13 +152,20 @@ func newLimitedTopic(t *testing.T, cfg Config, partitions, limit int) string {
 // keysOn returns n keys murmur2 puts on partition part of partitions, and
 // n that it puts elsewhere.
 func keysOn(part, partitions, n int) (on, off []string) {
+	return keysWhere(partitions, n, func(p int) bool { return p == part })
+}
+
+// keysWhere returns n keys murmur2 puts on the partitions (of partitions)
+// for which in holds, and n that it puts on the others (fewer when there
+// are none such among the first 100,000 keys).
+func keysWhere(partitions, n int, in func(int) bool) (on, off []string) {
 	ids := make([]int, partitions)
 	for i := range ids {
 		ids[i] = i
 	}
-	for i := 0; len(on) < n || len(off) < n; i++ {
+	for i := 0; (len(on) < n || len(off) < n) && i < 100_000; i++ {
 		k := fmt.Sprint("key", i)
-		if (kafkago.Murmur2Balancer{}).Balance(kafkago.Message{Key: []byte(k)}, ids...) == part {
+		if in((kafkago.Murmur2Balancer{}).Balance(kafkago.Message{Key: []byte(k)}, ids...)) {
 			if len(on) < n {
 				on = append(on, k)
 			}
@@ -339,5 +366,108 @@ func TestCtxEndsWhileCoalescedInFlight(t *testing.T) {
 	}
 	if b := gate.batchOf("other0"); len(b) != 4 {
 		t.Errorf("the request after the held one carried %v; want the four records queued behind it", b)
+	}
+}
+
+// Records for partitions of different topics led by one broker go in one
+// request, and each caller gets its own result.
+func TestCoalescedAcrossTopics(t *testing.T) {
+	t.Parallel()
+	const partitions = 4
+	cfg := testConfig(brokers(t))
+	topics := []string{newTopic(t, cfg, partitions), newTopic(t, cfg, partitions)}
+	pub := newTestPublisher(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, topic := range topics {
+		if err := pub.ensureTopic(ctx, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	layouts := make([]*topicLayout, len(topics))
+	for i, topic := range topics {
+		l, err := pub.prod.layout(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		layouts[i] = l
+	}
+	// Hold a request to a broker leading partitions of both topics, then
+	// queue records for those partitions.
+	leader := -1
+	for _, id := range layouts[0].leaders {
+		if slices.Contains(layouts[1].leaders, id) {
+			leader = id
+		}
+	}
+	if leader < 0 {
+		t.Skipf("no broker leads partitions of both topics (leaders %v and %v)", layouts[0].leaders, layouts[1].leaders)
+	}
+	led := func(l *topicLayout) func(int) bool {
+		return func(p int) bool { return l.leaders[l.index(p)] == leader }
+	}
+	gate := holdFirstRequest(t, pub)
+	plugKey, _ := keysWhere(partitions, 1, led(layouts[0]))
+	plug := make(chan error, 1)
+	go func() {
+		plug <- pub.Publish(ctx, topics[0], &bus.Message{ID: "plug", Key: plugKey[0], Body: []byte("plug")})
+	}()
+	gate.waitHeld(t)
+	type call struct {
+		id  string
+		res chan error
+	}
+	var calls []call
+	queued := 0
+	for ti, topic := range topics {
+		on, off := keysWhere(partitions, 4, led(layouts[ti]))
+		for i, k := range append(on, off...) {
+			c := call{id: fmt.Sprint(topic, "-", i), res: make(chan error, 1)}
+			calls = append(calls, c)
+			go func() { c.res <- pub.Publish(ctx, topic, &bus.Message{ID: c.id, Key: k, Body: []byte(c.id)}) }()
+		}
+		queued += len(on)
+	}
+	waitFor(t, 30*time.Second, "the held broker's records queued", func() bool {
+		n := 0
+		for ti, topic := range topics {
+			for p := range partitions {
+				if led(layouts[ti])(p) {
+					n += pendingIn(pub, topic, p)
+				}
+			}
+		}
+		return n == queued
+	})
+	gate.open()
+	if err := <-plug; err != nil {
+		t.Fatalf("Publish of the held message: %v", err)
+	}
+	for _, c := range calls {
+		select {
+		case err := <-c.res:
+			if err != nil {
+				t.Errorf("Publish of %s = %v", c.id, err)
+			}
+		case <-ctx.Done():
+			t.Fatalf("Publish of %s did not return", c.id)
+		}
+	}
+	// The first record queued for the held broker shared its request with
+	// the other topic's.
+	req := gate.requestOf(fmt.Sprint(topics[0], "-0"))
+	if !slices.ContainsFunc(req, func(id string) bool { return strings.HasPrefix(id, topics[1]+"-") }) {
+		t.Errorf("the request after the held one carried %v; want records of both topics", req)
+	}
+	for ti, topic := range topics {
+		want := 8
+		if ti == 0 {
+			want++ // plug
+		}
+		for id, n := range consumeIDs(t, cfg, topic, want) {
+			if n != 1 {
+				t.Errorf("message %s stored %d times", id, n)
+			}
+		}
 	}
 }

@@ -339,10 +339,12 @@ func (p *producer) request(parts []partBatch) (errs []error, ok bool) {
 	attrs := protocol.Attributes(p.compression) & 0x7
 	for _, pb := range parts {
 		k := pb.q.key
-		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != k.topic {
+		i := slices.IndexFunc(req.Topics, func(t produceapi.RequestTopic) bool { return t.Topic == k.topic })
+		if i < 0 {
+			i = len(req.Topics)
 			req.Topics = append(req.Topics, produceapi.RequestTopic{Topic: k.topic})
 		}
-		t := &req.Topics[len(req.Topics)-1]
+		t := &req.Topics[i]
 		t.Partitions = append(t.Partitions, produceapi.RequestPartition{
 			Partition: int32(k.partition),
 			RecordSet: protocol.RecordSet{Attributes: attrs, Records: records(pb.recs)},
@@ -368,8 +370,11 @@ func (p *producer) request(parts []partBatch) (errs []error, ok bool) {
 	case p.acks == kafkago.RequireNone:
 		return errs, true
 	}
-	res := m.(*produceapi.Response)
 	answered := make([]bool, len(parts))
+	res, _ := m.(*produceapi.Response)
+	if res == nil {
+		res = &produceapi.Response{} // every batch without a result
+	}
 	for _, t := range res.Topics {
 		for _, rp := range t.Partitions {
 			for i, pb := range parts {
