@@ -109,6 +109,7 @@ func BenchmarkPublish16Concurrent(b *testing.B) {
 		ctx := context.Background()
 		var next atomic.Int64
 		var wg sync.WaitGroup
+		var lat latencies // of each call
 		b.SetBytes(benchBody)
 		b.ResetTimer()
 		for range 16 {
@@ -116,15 +117,18 @@ func BenchmarkPublish16Concurrent(b *testing.B) {
 			go func() {
 				defer wg.Done()
 				for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+					start := time.Now()
 					if err := publish(ctx, i); err != nil {
 						b.Error(err)
 						return
 					}
+					lat.add(time.Since(start))
 				}
 			}()
 		}
 		wg.Wait()
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		lat.report(b)
 	}
 	b.Run("busline", func(b *testing.B) {
 		cfg := benchConfig(b)
@@ -154,7 +158,8 @@ func BenchmarkPublish16Concurrent(b *testing.B) {
 	})
 }
 
-// latencies collects end-to-end latencies (publish time to handler).
+// latencies collects latencies: of a Publish call, or end to end (publish
+// time to handler).
 type latencies struct {
 	mu sync.Mutex
 	d  []time.Duration
@@ -274,4 +279,96 @@ func waitDone(b *testing.B, done <-chan struct{}) {
 	case <-time.After(5 * time.Minute):
 		b.Fatal("consumption did not finish within 5 minutes")
 	}
+}
+
+// BenchmarkPublishCoalesce measures, on one publisher and topic in one
+// process, Publish with batches of 100 and 16 goroutines each publishing
+// one message per call, alternating the two in rounds (batch first in odd
+// rounds, single first in even ones) so that both see the same machine.
+// It reports each variant's rate and their ratio (single/batch), the
+// p50/p99 latency of a single-message Publish call, and per variant the
+// CPU time per message (user+system of the whole process: busline,
+// kafka-go and, without BUS_KAFKA_BROKERS, the kfake brokers), the produce
+// requests per second and the records per request. b.N messages go to
+// each variant. Run it bounded, e.g.
+//
+//	go test -run '^$' -bench PublishCoalesce -benchtime 40000x -count 3 ./kafka/
+func BenchmarkPublishCoalesce(b *testing.B) {
+	const rounds = 8
+	cfg := benchConfig(b)
+	topic := newTopic(b, cfg, testPartitions)
+	p := newTestPublisher(b, cfg)
+	body := make([]byte, benchBody)
+	ctx := context.Background()
+	batch := func(n int) {
+		for i := 0; i < n; i += 100 {
+			msgs := make([]*bus.Message, min(100, n-i))
+			for j := range msgs {
+				msgs[j] = &bus.Message{Key: fmt.Sprint("k", j), Body: body}
+			}
+			if err := p.Publish(ctx, topic, msgs...); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	var lat latencies
+	single := func(n int) {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+					start := time.Now()
+					if err := p.Publish(ctx, topic, &bus.Message{Key: fmt.Sprint("k", i%64), Body: body}); err != nil {
+						b.Error(err)
+						return
+					}
+					lat.add(time.Since(start))
+				}
+			})
+		}
+		wg.Wait()
+	}
+	batch(1000) // warm up: connections to every leader
+	single(1000)
+	lat = latencies{}
+	var wall, cpu [2]time.Duration
+	var reqs, recs [2]int64
+	measure := func(v int, f func(int), n int) {
+		c0, t0 := cpuTime(), time.Now()
+		q0, r0 := p.prod.requests.Load(), p.prod.records.Load()
+		f(n)
+		wall[v] += time.Since(t0)
+		reqs[v] += p.prod.requests.Load() - q0
+		recs[v] += p.prod.records.Load() - r0
+		cpu[v] += cpuTime() - c0
+	}
+	b.SetBytes(2 * benchBody)
+	b.ResetTimer()
+	for r := range rounds {
+		n := b.N / rounds
+		if r < b.N%rounds {
+			n++
+		}
+		if r%2 == 0 {
+			measure(0, batch, n)
+			measure(1, single, n)
+		} else {
+			measure(1, single, n)
+			measure(0, batch, n)
+		}
+	}
+	b.StopTimer()
+	rate := func(v int) float64 { return float64(b.N) / wall[v].Seconds() }
+	b.ReportMetric(rate(0), "batch-msgs/s")
+	b.ReportMetric(rate(1), "single-msgs/s")
+	b.ReportMetric(rate(1)/rate(0), "single/batch")
+	for v, name := range []string{"batch", "single"} {
+		b.ReportMetric(float64(cpu[v].Microseconds())/float64(b.N), name+"-cpu-µs/msg")
+		b.ReportMetric(float64(reqs[v])/wall[v].Seconds(), name+"-reqs/s")
+		b.ReportMetric(float64(recs[v])/float64(reqs[v]), name+"-recs/req")
+	}
+	slices.Sort(lat.d)
+	b.ReportMetric(float64(lat.d[len(lat.d)/2].Microseconds())/1000, "single-p50-ms")
+	b.ReportMetric(float64(lat.d[len(lat.d)*99/100].Microseconds())/1000, "single-p99-ms")
 }

@@ -69,13 +69,13 @@ type Config struct {
 	// Acks is the acknowledgement Publish waits for: all (every in-sync
 	// replica), one (the leader) or none (URL "acks"). Default: all.
 	Acks string
-	// BatchTimeout is how long a partition with no produce request in
-	// flight waits for more messages before it sends (URL "batch_timeout").
+	// BatchTimeout is how long a broker with no produce request in flight
+	// waits for more messages before it is sent to (URL "batch_timeout").
 	// While a request is in flight, messages gather for the next one
 	// anyway. Default: 0, send at once.
 	BatchTimeout time.Duration
-	// BatchSize is the most messages sent in one produce request to one
-	// partition (URL "batch_size"). Default: 1000.
+	// BatchSize is the most messages of one partition sent in one produce
+	// request (URL "batch_size"). Default: 1000.
 	BatchSize int
 	// MaxMessageBytes is the largest record (key, value and headers)
 	// Publish accepts; larger ones fail with bus.ErrTooLarge without being

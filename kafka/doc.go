@@ -33,12 +33,16 @@
 //
 // Publish returns nil once the brokers acknowledged every message with
 // acks=all (every in-sync replica) by default. Concurrent Publish calls
-// and the messages of one call share produce requests. A partition with no
-// request in flight sends at once (batch_timeout, default 0, adds a wait
-// for company); while one request is in flight to a partition, what
-// arrives for it gathers and goes in the next, up to batch_size records
-// and max_message_bytes. One request per partition is in flight at a time,
-// so a partition's records keep their order, retries included. A request
+// and the messages of one call share produce requests: one request to a
+// broker carries the records of every partition it leads. A broker with
+// no request in flight is sent to at once (batch_timeout, default 0, adds
+// a wait for company); while one request is in flight to it, what arrives
+// for its partitions gathers and goes in the next, up to batch_size
+// records and max_message_bytes per partition. A partition has one batch
+// in flight at a time, so its records keep their order, retries included;
+// each caller returns once its own messages are acknowledged, and a
+// failure in a shared request is returned to the callers whose records it
+// held, not to the others. A request
 // that fails with an error a retry can cure (a leader moving, a connection
 // lost or refused under it) is sent again, backing off, for up to
 // write_timeout, so its records may be stored twice; other failures are

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,18 +14,23 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 	metadataapi "github.com/segmentio/kafka-go/protocol/metadata"
+	produceapi "github.com/segmentio/kafka-go/protocol/produce"
 
 	"github.com/busline/bus"
 )
 
-// producer sends records to the partition leaders with kafka-go's Client,
-// batching by demand instead of by timer: a partition with no produce
-// request in flight sends what it has at once; while one is in flight, the
-// records that arrive gather and go together in the next request. One
-// request per partition is in flight at a time, so records keep their
-// order within a partition, retries included; the partitions of a topic
-// are written in parallel.
+// producer sends records to the partition leaders with kafka-go's
+// Transport, batching by demand instead of by timer. The records of a
+// partition wait in its queue; each broker has a sender that, while no
+// request of its own is in flight, takes what waits in every queue of the
+// partitions it leads and sends it all in one produce request (Kafka's
+// Produce API carries many partitions). The records that arrive while a
+// request is in flight gather and go together in the next one, so many
+// concurrent single-record callers share requests. A partition has at most
+// one batch in flight at a time, retries included, so records keep their
+// order within a partition; brokers are written in parallel.
 //
 // kafka-go's own Writer holds every partial batch for its batch timeout
 // and so makes a lone caller wait out the timer on every call; with many
@@ -33,16 +39,26 @@ type producer struct {
 	client      *kafkago.Client
 	acks        kafkago.RequiredAcks
 	compression kafkago.Compression
-	linger      time.Duration // wait before an idle partition's first request
-	maxRecords  int           // records per request
-	maxBytes    int           // bytes per request (a record batch)
+	linger      time.Duration // wait before an idle broker's first request
+	maxRecords  int           // records per partition in a request
+	maxBytes    int           // bytes per partition in a request (a record batch)
 	timeout     time.Duration // per request
 	balancer    kafkago.Murmur2Balancer
 
+	// mu guards the queues, the senders and their state.
 	mu      sync.Mutex
 	queues  map[partitionKey]*partitionQueue
-	wg      sync.WaitGroup // running senders
-	running atomic.Int64   // the same count, readable
+	senders map[int]*brokerSender // by broker ID
+	wg      sync.WaitGroup        // running senders and retries
+	running atomic.Int64          // the same count, readable
+	meta    sync.Map              // topic → *topicLayout, the last one read
+
+	// Produce requests sent and the records in them, retries included
+	// (read by the benchmarks).
+	requests, records atomic.Int64
+	// beforeRequest, set by tests only, sees each request's batches (not a
+	// retry's) just before it is sent, and may hold it there.
+	beforeRequest func([]partBatch)
 }
 
 type partitionKey struct {
@@ -52,9 +68,24 @@ type partitionKey struct {
 
 // partitionQueue holds the records of one partition not yet sent.
 type partitionQueue struct {
-	mu      sync.Mutex
+	key     partitionKey
+	leader  int // the broker leading the partition, as last read
 	pending []pendingRecord
-	sending bool // a sender goroutine owns the partition
+	busy    bool // a batch of the partition is in flight or retrying: the rest waits
+	ready   bool // listed in its leader's sender
+}
+
+// brokerSender sends the requests to one broker, one at a time.
+type brokerSender struct {
+	id      int
+	ready   []*partitionQueue // partitions with records waiting and none in flight
+	running bool              // a goroutine runs the sender
+}
+
+// partBatch is the records of one partition in one request.
+type partBatch struct {
+	q    *partitionQueue
+	recs []pendingRecord
 }
 
 type pendingRecord struct {
@@ -92,10 +123,10 @@ func (w *write) resolve(i int, err error) {
 // send partitions kms among topic's partitions (murmur2 of the key, random
 // without one), queues them and waits until every one is acknowledged or
 // has failed, or ctx ends. A record whose request failed with an error a
-// retry could cure was sent again (see produce) and may be stored twice. The returned error counts the failed records and wraps the first
-// failure.
+// retry could cure was sent again (see retry) and may be stored twice. The
+// returned error counts the failed records and wraps the first failure.
 func (p *producer) send(ctx context.Context, topic string, kms []kafkago.Message) error {
-	parts, err := p.partitions(ctx, topic)
+	layout, err := p.layout(ctx, topic)
 	if err != nil {
 		return err
 	}
@@ -103,16 +134,14 @@ func (p *producer) send(ctx context.Context, topic string, kms []kafkago.Message
 		return err // nothing queued yet: nothing is sent
 	}
 	w := &write{ctx: ctx, left: len(kms), done: make(chan struct{})}
-	// Group by partition first, so each queue is locked once per call.
-	byPart := make(map[int][]pendingRecord, len(parts))
+	recs := make([]pendingRecord, len(kms))
+	parts := make([]int, len(kms)) // index into layout.ids
 	for i := range kms {
 		km := &kms[i]
-		id := p.balancer.Balance(*km, parts...)
-		byPart[id] = append(byPart[id], pendingRecord{msg: km, size: recordSize(km), w: w, i: i})
+		recs[i] = pendingRecord{msg: km, size: recordSize(km), w: w, i: i}
+		parts[i] = layout.index(p.balancer.Balance(*km, layout.ids...))
 	}
-	for id, recs := range byPart {
-		p.enqueue(partitionKey{topic, id}, recs)
-	}
+	p.enqueue(topic, layout, recs, parts)
 	select {
 	case <-w.done:
 	case <-ctx.Done():
@@ -136,40 +165,97 @@ func bytesOrNil(b []byte) kafkago.Bytes {
 	return kafkago.NewBytes(b)
 }
 
-// enqueue appends recs to the partition's queue and starts its sender when
-// none runs.
-func (p *producer) enqueue(k partitionKey, recs []pendingRecord) {
+// enqueue appends each record to its partition's queue (parts[i] indexes
+// layout) and lists the partitions that have nothing in flight with their
+// leaders' senders, starting those not running.
+func (p *producer) enqueue(topic string, layout *topicLayout, recs []pendingRecord, parts []int) {
+	var start []*brokerSender
 	p.mu.Lock()
-	q := p.queues[k]
-	if q == nil {
-		q = &partitionQueue{}
-		p.queues[k] = q
+	for i, r := range recs {
+		j := parts[i]
+		k := partitionKey{topic, layout.ids[j]}
+		q := p.queues[k]
+		if q == nil {
+			q = &partitionQueue{key: k}
+			p.queues[k] = q
+		}
+		q.leader = layout.leaders[j]
+		q.pending = append(q.pending, r)
+		if b := p.schedule(q); b != nil {
+			start = append(start, b)
+		}
 	}
 	p.mu.Unlock()
-	q.mu.Lock()
-	q.pending = append(q.pending, recs...)
-	start := !q.sending
-	q.sending = true
-	q.mu.Unlock()
-	if start {
-		p.wg.Add(1)
-		p.running.Add(1)
-		go p.run(k, q)
+	for _, b := range start {
+		go p.run(b)
 	}
 }
 
-// run sends the partition's records, a request at a time, until its queue
-// is empty.
-func (p *producer) run(k partitionKey, q *partitionQueue) {
+// schedule lists q with its leader's sender when it has records waiting
+// and none in flight. It returns the sender when it has to be started (it
+// is then marked running and counted). p.mu is held.
+func (p *producer) schedule(q *partitionQueue) *brokerSender {
+	if q.busy || q.ready || len(q.pending) == 0 {
+		return nil
+	}
+	b := p.senders[q.leader]
+	if b == nil {
+		b = &brokerSender{id: q.leader}
+		p.senders[q.leader] = b
+	}
+	q.ready = true
+	b.ready = append(b.ready, q)
+	if b.running {
+		return nil
+	}
+	b.running = true
+	p.wg.Add(1)
+	p.running.Add(1)
+	return b
+}
+
+// run sends the broker's requests, one at a time, until no partition it
+// leads has records waiting.
+func (p *producer) run(b *brokerSender) {
 	defer p.wg.Done()
 	defer p.running.Add(-1)
 	if p.linger > 0 {
 		time.Sleep(p.linger)
+	} else {
+		runtime.Gosched() // as below, for callers woken with the one that started it
 	}
 	for {
-		q.mu.Lock()
-		// Records whose caller gave up before they were sent are dropped,
-		// so that a Publish that returned an error does not publish later.
+		parts := p.take(b)
+		if parts == nil {
+			return
+		}
+		p.produce(parts)
+		// Let the callers just resolved, and any others ready to run,
+		// queue their next records before the next request is cut: with
+		// many single-record callers this fills requests that would
+		// otherwise leave with one or two records. With nothing else to
+		// run it returns at once.
+		runtime.Gosched()
+	}
+}
+
+// take cuts the next request of b: a batch from each listed partition (up
+// to maxRecords and maxBytes each, the request up to maxRequestBytes),
+// marking those partitions busy. It drops, resolving them with their
+// caller's error, the records whose caller gave up before they were sent,
+// so that a Publish that returned an error does not publish later. It
+// returns nil, and marks b stopped, when nothing is left to send.
+func (p *producer) take(b *brokerSender) []partBatch {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var parts []partBatch
+	total, used := 0, 0
+	for _, q := range b.ready {
+		if total >= p.maxRequestBytes() && len(parts) > 0 {
+			break // the rest waits for the next request
+		}
+		used++
+		q.ready = false
 		kept := q.pending[:0]
 		for _, r := range q.pending {
 			if err := r.w.ctx.Err(); err != nil {
@@ -186,44 +272,175 @@ func (p *producer) run(k partitionKey, q *partitionQueue) {
 			n++
 		}
 		if n == 0 {
-			q.sending = false
-			q.mu.Unlock()
-			return
+			continue
 		}
-		batch := q.pending[:n:n]
+		total += bytes
+		q.busy = true
+		parts = append(parts, partBatch{q: q, recs: q.pending[:n:n]})
 		q.pending = q.pending[n:]
 		if len(q.pending) == 0 {
 			q.pending = nil // let the array go
 		}
-		q.mu.Unlock()
-		err := p.produce(k, batch)
-		for _, r := range batch {
-			r.w.resolve(r.i, err)
+	}
+	rest := copy(b.ready, b.ready[used:])
+	clear(b.ready[rest:])
+	b.ready = b.ready[:rest]
+	if len(parts) == 0 {
+		b.running = false
+	}
+	return parts
+}
+
+// maxRequestBytes bounds the records of one request to a broker, kept
+// well under brokers' default socket.request.max.bytes (100 MiB).
+func (p *producer) maxRequestBytes() int { return max(p.maxBytes, 16<<20) }
+
+// produce sends parts (all of one broker) in one request and settles each
+// partition's batch from its own result: stored, failed, or handed to
+// retry after an error a retry can cure.
+func (p *producer) produce(parts []partBatch) {
+	start := time.Now()
+	errs, ok := p.request(parts)
+	for i, pb := range parts {
+		err := errs[i]
+		if !ok || (err != nil && retriable(err)) {
+			// Sent again alone, to the partition's leader of the moment;
+			// the partition stays busy until then.
+			p.wg.Add(1)
+			p.running.Add(1)
+			go p.retry(pb, err, start, !ok)
+			continue
 		}
+		p.settle(pb, err)
 	}
 }
 
-// produce sends one request, and sends it again after errors a retry can
-// cure, backing off from 100ms to 1s, for as long as one request may take
-// (write_timeout): long enough for the transport's metadata (refreshed
-// every second) to find a partition's new leader.
-func (p *producer) produce(k partitionKey, batch []pendingRecord) error {
-	var err error
-	deadline := time.Now().Add(p.timeout)
-	for attempt := 1; ; attempt++ {
-		if attempt > 1 {
-			wait := min(100*time.Millisecond<<min(attempt-2, 4), time.Second)
+// settle resolves a partition's batch with err and lets the partition's
+// next records go.
+func (p *producer) settle(pb partBatch, err error) {
+	for _, r := range pb.recs {
+		r.w.resolve(r.i, err)
+	}
+	p.mu.Lock()
+	pb.q.busy = false
+	b := p.schedule(pb.q)
+	p.mu.Unlock()
+	if b != nil {
+		go p.run(b)
+	}
+}
+
+// request sends one produce request carrying every batch of parts (all
+// led by one broker) and returns each one's result. ok is false when the
+// request could not be routed as one (the leaders moved between the
+// metadata read and the request): each batch must then be sent alone.
+func (p *producer) request(parts []partBatch) (errs []error, ok bool) {
+	req := &produceapi.Request{Acks: int16(p.acks), Timeout: int32((p.timeout / 2).Milliseconds())}
+	attrs := protocol.Attributes(p.compression) & 0x7
+	for _, pb := range parts {
+		k := pb.q.key
+		i := slices.IndexFunc(req.Topics, func(t produceapi.RequestTopic) bool { return t.Topic == k.topic })
+		if i < 0 {
+			i = len(req.Topics)
+			req.Topics = append(req.Topics, produceapi.RequestTopic{Topic: k.topic})
+		}
+		t := &req.Topics[i]
+		t.Partitions = append(t.Partitions, produceapi.RequestPartition{
+			Partition: int32(k.partition),
+			RecordSet: protocol.RecordSet{Attributes: attrs, Records: records(pb.recs)},
+		})
+	}
+	errs = make([]error, len(parts))
+	p.count(parts...)
+	if p.beforeRequest != nil {
+		p.beforeRequest(parts)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+	m, err := p.client.Transport.RoundTrip(ctx, p.client.Addr, req)
+	cancel()
+	var routing *produceapi.Error
+	switch {
+	case errors.As(err, &routing):
+		return errs, false
+	case err != nil:
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs, true
+	case p.acks == kafkago.RequireNone:
+		return errs, true
+	}
+	answered := make([]bool, len(parts))
+	res, _ := m.(*produceapi.Response)
+	if res == nil {
+		res = &produceapi.Response{} // every batch without a result
+	}
+	for _, t := range res.Topics {
+		for _, rp := range t.Partitions {
+			for i, pb := range parts {
+				if pb.q.key.topic == t.Topic && pb.q.key.partition == int(rp.Partition) {
+					errs[i], answered[i] = partitionError(rp.ErrorCode, rp.ErrorMessage), true
+				}
+			}
+		}
+	}
+	for i, pb := range parts {
+		if !answered[i] {
+			errs[i] = fmt.Errorf("%w: no result for partition %d of %q", protocol.ErrNoPartition, pb.q.key.partition, pb.q.key.topic)
+		}
+	}
+	return errs, true
+}
+
+func (p *producer) count(parts ...partBatch) {
+	p.requests.Add(1)
+	for _, pb := range parts {
+		p.records.Add(int64(len(pb.recs)))
+	}
+}
+
+// records builds the kafka-go records of a batch. Records are read as they
+// are written, so every attempt needs fresh ones.
+func records(batch []pendingRecord) kafkago.RecordReader {
+	recs := make([]kafkago.Record, len(batch))
+	for i, r := range batch {
+		recs[i] = kafkago.Record{Time: r.msg.Time, Key: bytesOrNil(r.msg.Key), Value: kafkago.NewBytes(r.msg.Value), Headers: r.msg.Headers}
+	}
+	return kafkago.NewRecordReader(recs...)
+}
+
+func partitionError(code int16, msg string) error {
+	switch {
+	case code == 0:
+		return nil
+	case msg == "":
+		return kafkago.Error(code)
+	}
+	return fmt.Errorf("%w: %s", kafkago.Error(code), msg)
+}
+
+// retry sends a partition's batch alone after the request started at
+// start failed with err (at once when now: that request was never sent),
+// backing off from 100ms to 1s, for as long as one request may take
+// (write_timeout, from start): long enough for the transport's metadata
+// (refreshed every second) to find a partition's new leader. Then it
+// settles the batch.
+func (p *producer) retry(pb partBatch, err error, start time.Time, now bool) {
+	defer p.wg.Done()
+	defer p.running.Add(-1)
+	k := pb.q.key
+	deadline := start.Add(p.timeout)
+	for fails := 0; ; {
+		if !now {
+			wait := min(100*time.Millisecond<<min(fails, 4), time.Second)
 			if time.Now().Add(wait).After(deadline) {
-				return err
+				break
 			}
 			time.Sleep(wait)
+			fails++
 		}
-		// Records are read as they are written, so every attempt gets
-		// fresh ones.
-		recs := make([]kafkago.Record, len(batch))
-		for i, r := range batch {
-			recs[i] = kafkago.Record{Time: r.msg.Time, Key: bytesOrNil(r.msg.Key), Value: kafkago.NewBytes(r.msg.Value), Headers: r.msg.Headers}
-		}
+		now = false
+		p.count(pb)
 		ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 		var res *kafkago.ProduceResponse
 		res, err = p.client.Produce(ctx, &kafkago.ProduceRequest{
@@ -231,16 +448,17 @@ func (p *producer) produce(k partitionKey, batch []pendingRecord) error {
 			Partition:    k.partition,
 			RequiredAcks: p.acks,
 			Compression:  p.compression,
-			Records:      kafkago.NewRecordReader(recs...),
+			Records:      records(pb.recs),
 		})
 		cancel()
 		if err == nil && res != nil && res.Error != nil {
 			err = res.Error
 		}
 		if err == nil || !retriable(err) {
-			return err
+			break
 		}
 	}
+	p.settle(pb, err)
 }
 
 // retriable reports errors after which sending the same request again can
@@ -261,9 +479,27 @@ func connectionLost(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// partitions returns topic's partition IDs from the transport's metadata
-// cache (refreshed every MetadataTTL).
-func (p *producer) partitions(ctx context.Context, topic string) ([]int, error) {
+// topicLayout is a topic's partitions as the transport's metadata cache
+// last had them.
+type topicLayout struct {
+	from    *metadataapi.ResponsePartition // the cache entry it was read from
+	ids     []int                          // partition IDs, sorted
+	leaders []int                          // the leader of each of ids
+}
+
+// index returns the index of partition id in l.ids.
+func (l *topicLayout) index(id int) int {
+	if id < len(l.ids) && l.ids[id] == id {
+		return id
+	}
+	i, _ := slices.BinarySearch(l.ids, id)
+	return i
+}
+
+// layout returns topic's partitions and their leaders from the transport's
+// metadata cache (refreshed every MetadataTTL), reusing the last layout
+// built while the cache holds the same entry.
+func (p *producer) layout(ctx context.Context, topic string) (*topicLayout, error) {
 	m, err := p.client.Transport.RoundTrip(ctx, p.client.Addr, &metadataapi.Request{TopicNames: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("read metadata of %q: %w", topic, err)
@@ -275,16 +511,24 @@ func (p *producer) partitions(ctx context.Context, topic string) ([]int, error) 
 		if t.ErrorCode != 0 {
 			return nil, fmt.Errorf("metadata of %q: %w", topic, kafkago.Error(t.ErrorCode))
 		}
+		if len(t.Partitions) == 0 {
+			break
+		}
+		if l, ok := p.meta.Load(topic); ok && l.(*topicLayout).from == &t.Partitions[0] {
+			return l.(*topicLayout), nil
+		}
 		// murmur2 picks by index into the sorted IDs, as the Java client
 		// does, so that every client puts a key on the same partition.
-		ids := make([]int, len(t.Partitions))
-		for i, pt := range t.Partitions {
-			ids[i] = int(pt.PartitionIndex)
+		parts := slices.SortedFunc(slices.Values(t.Partitions), func(a, b metadataapi.ResponsePartition) int {
+			return int(a.PartitionIndex) - int(b.PartitionIndex)
+		})
+		l := &topicLayout{from: &t.Partitions[0], ids: make([]int, len(parts)), leaders: make([]int, len(parts))}
+		for i, pt := range parts {
+			l.ids[i] = int(pt.PartitionIndex)
+			l.leaders[i] = int(pt.LeaderID)
 		}
-		slices.Sort(ids)
-		if len(ids) > 0 {
-			return ids, nil
-		}
+		p.meta.Store(topic, l)
+		return l, nil
 	}
 	return nil, fmt.Errorf("metadata of %q: %w", topic, kafkago.UnknownTopicOrPartition)
 }

@@ -61,6 +61,7 @@ func newPublisher(c *conn) *Publisher {
 		maxBytes:    c.cfg.MaxMessageBytes,
 		timeout:     c.cfg.WriteTimeout,
 		queues:      map[partitionKey]*partitionQueue{},
+		senders:     map[int]*brokerSender{},
 	}
 	return &Publisher{c: c, t: t, prod: prod, state: lifecycle.New(), health: health.NewTracker(bus.HealthLive)}
 }
