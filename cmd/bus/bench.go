@@ -25,7 +25,15 @@ const benchSummary = "Publishes -n messages of -size bytes from -publishers conc
 	"(amqp091-go, kafka-go, go-redis) in the same process, alternating with busline\n" +
 	"for -rounds rounds, and a third row gives the ratio busline/raw of each column\n" +
 	"(medians over the rounds). Allocations count the whole process: publisher,\n" +
-	"subscriber and, for an in-process broker, the broker."
+	"subscriber and, for an in-process broker, the broker.\n\n" +
+	"The raw clients send the bare body, without busline's envelope. amqp091-go\n" +
+	"publishes persistent, mandatory messages on one confirm-mode channel to the\n" +
+	"exchange (or work queue) the amqp adapter declares, and acks after each handler\n" +
+	"with the adapter's prefetch; with -group it reads the queue \"<topic>.<group>-raw\".\n" +
+	"kafka-go writes through a Writer with the URL's acks and batch_size (batch\n" +
+	"timeout 100µs unless batch_timeout is set) and reads every partition from its\n" +
+	"end, or with -group joins the group \"<group>-raw\" and commits what it read.\n" +
+	"go-redis PUBLISHes (a batch in one pipeline) and SUBSCRIBEs."
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("bench", "TOPIC", benchSummary, stderr)
