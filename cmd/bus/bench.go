@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/url"
 	"runtime"
 	"slices"
@@ -22,17 +23,19 @@ const benchSummary = "Publishes -n messages of -size bytes from -publishers conc
 	"subscriber in the same process consumes them, then prints publish throughput,\n" +
 	"end-to-end throughput and latency, and allocations per message.\n\n" +
 	"With -raw, the same workload also runs through the URL's own client library\n" +
-	"(amqp091-go, kafka-go, go-redis) in the same process, alternating with busline\n" +
-	"for -rounds rounds, and a third row gives the ratio busline/raw of each column\n" +
+	"(amqp091-go, kafka-go, go-redis) in the same process, on the topic TOPIC-raw of\n" +
+	"the same shape (on Kafka it is created with TOPIC's partitions and replication),\n" +
+	"alternating with busline for -rounds rounds, and a third row gives the ratio\n" +
+	"busline/raw of each column\n" +
 	"(medians over the rounds). Allocations count the whole process: publisher,\n" +
 	"subscriber and, for an in-process broker, the broker.\n\n" +
 	"The raw clients send the bare body, without busline's envelope. amqp091-go\n" +
 	"publishes persistent, mandatory messages on one confirm-mode channel to the\n" +
 	"exchange (or work queue) the amqp adapter declares, and acks after each handler\n" +
-	"with the adapter's prefetch; with -group it reads the queue \"<topic>.<group>-raw\".\n" +
+	"with the adapter's prefetch; it deletes what it declared when done.\n" +
 	"kafka-go writes through a Writer with the URL's acks and batch_size (batch\n" +
 	"timeout 100µs unless batch_timeout is set) and reads every partition from its\n" +
-	"end, or with -group joins the group \"<group>-raw\" and commits what it read.\n" +
+	"end, or with -group joins the group and commits what it read.\n" +
 	"go-redis PUBLISHes (a batch in one pipeline) and SUBSCRIBEs."
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -41,7 +44,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	c.fs.Lookup("timeout").DefValue = "5m"
 	w := &workload{stderr: stderr}
 	c.fs.IntVar(&w.n, "n", 10000, "messages to publish in each run")
-	c.fs.IntVar(&w.size, "size", 1024, "body size in bytes (at least 8)")
+	c.fs.IntVar(&w.size, "size", 1024, "body size in bytes (at least 16)")
 	c.fs.IntVar(&w.publishers, "publishers", 16, "concurrent publishers, each publishing -batch messages per call")
 	c.fs.IntVar(&w.batch, "batch", 1, "messages per Publish call")
 	c.fs.IntVar(&w.concurrency, "concurrency", 16, "subscriber concurrency")
@@ -57,16 +60,17 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("bench: want exactly one TOPIC (see bus bench -h)")
 	case w.n < 1 || w.publishers < 1 || w.batch < 1 || w.concurrency < 1 || *rounds < 1:
 		return usagef("bench: -n, -publishers, -batch, -concurrency and -rounds must be at least 1")
-	case w.size < 8:
-		return usagef("bench: -size must be at least 8 (the send time travels in the body)")
+	case w.size < 16:
+		return usagef("bench: -size must be at least 16 (the send time and a run id travel in the body)")
 	}
 	w.topic = c.fs.Arg(0)
-	sides := []benchSide{{name: "busline", open: openBusline}}
+	sides := []benchSide{{name: "busline", open: openBusline, topic: w.topic}}
 	if *raw {
 		rs, err := rawSide(c.url)
 		if err != nil {
 			return err
 		}
+		rs.topic = w.topic + rawTopicSuffix
 		sides = append(sides, rs)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -89,14 +93,21 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 
+	topics := w.topic
+	if len(sides) == 2 {
+		topics += "," + sides[1].topic
+	}
 	fmt.Fprintf(stdout, "url=%s topic=%s n=%d size=%d publishers=%d batch=%d concurrency=%d group=%q rounds=%d\n",
-		bus.RedactURL(c.url), w.topic, w.n, w.size, w.publishers, w.batch, w.concurrency, w.group, *rounds)
+		bus.RedactURL(c.url), topics, w.n, w.size, w.publishers, w.batch, w.concurrency, w.group, *rounds)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\tpublish msgs/s\tend-to-end msgs/s\tp50\tp99\tallocs/msg\tB/msg\t")
 	meds := make([]benchResult, len(sides))
 	for i, s := range sides {
 		meds[i] = median(results[i])
 		m := meds[i]
+		if m.stale > 0 {
+			fmt.Fprintf(stderr, "bench: %s ignored %d messages left on the topic by earlier runs\n", s.name, m.stale)
+		}
 		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%v\t%v\t%.1f\t%.0f\t\n", s.name, m.publishRate, m.e2eRate,
 			m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), m.allocs, m.bytes)
 	}
@@ -131,10 +142,17 @@ type workload struct {
 	stderr                                  io.Writer
 }
 
-// benchSide names a client the workload runs through and opens it.
+// rawTopicSuffix makes the raw client's topic: the raw side publishes to
+// a topic of its own, so that neither side's durable group queue or
+// committed offsets collect the other side's messages between rounds.
+const rawTopicSuffix = "-raw"
+
+// benchSide names a client the workload runs through, opens it, and names
+// the topic it uses.
 type benchSide struct {
-	name string
-	open func(ctx context.Context, rawURL string) (benchClient, error)
+	name  string
+	open  func(ctx context.Context, rawURL string) (benchClient, error)
+	topic string
 }
 
 // benchClient is one client's half of a run: a subscription and a
@@ -159,6 +177,7 @@ type benchResult struct {
 	publishRate, e2eRate float64 // messages a second
 	p50, p99             time.Duration
 	allocs, bytes        float64 // per message, whole process
+	stale                int64   // messages of earlier runs, not counted
 }
 
 // median returns, per column, the median of rs (the lower middle one for
@@ -179,37 +198,46 @@ func median(rs []benchResult) benchResult {
 		p99:         time.Duration(pick(func(r benchResult) float64 { return float64(r.p99) })),
 		allocs:      pick(func(r benchResult) float64 { return r.allocs }),
 		bytes:       pick(func(r benchResult) float64 { return r.bytes }),
+		stale:       int64(pick(func(r benchResult) float64 { return float64(r.stale) })),
 	}
 }
 
-// runSide runs w once through side. Every wait ends when ctx does.
-func runSide(ctx context.Context, rawURL string, w *workload, side benchSide) (benchResult, error) {
+// runSide runs w once through side, on side.topic. Every wait ends when
+// ctx does.
+func runSide(ctx context.Context, rawURL string, w0 *workload, side benchSide) (benchResult, error) {
+	w := *w0
+	w.topic = side.topic
 	cl, err := side.open(ctx, rawURL)
 	if err != nil {
 		return benchResult{}, err
 	}
 	defer cl.close()
 
-	// The body carries its send time as nanoseconds since base.
+	// The body carries its send time as nanoseconds since base, then the
+	// run's id: a message of another run (left in a durable queue, or
+	// after a group's committed offset) is settled but not counted.
 	base := time.Now()
-	var received atomic.Int64
+	run := rand.Uint64()
+	var received, stale atomic.Int64
 	lat := make([]time.Duration, 0, w.n)
 	var mu sync.Mutex
 	all := make(chan struct{})
 	h := func(body []byte) {
-		if len(body) >= 8 {
-			d := time.Since(base) - time.Duration(binary.BigEndian.Uint64(body))
-			mu.Lock()
-			lat = append(lat, d)
-			mu.Unlock()
+		if len(body) < 16 || binary.BigEndian.Uint64(body[8:]) != run {
+			stale.Add(1)
+			return
 		}
+		d := time.Since(base) - time.Duration(binary.BigEndian.Uint64(body))
+		mu.Lock()
+		lat = append(lat, d)
+		mu.Unlock()
 		if received.Add(1) == int64(w.n) {
 			close(all)
 		}
 	}
 	subCtx, stopSub := context.WithCancel(ctx)
 	defer stopSub()
-	subErr, err := cl.subscribe(subCtx, w, h)
+	subErr, err := cl.subscribe(subCtx, &w, h)
 	if err != nil {
 		if ctx.Err() != nil {
 			return benchResult{}, fmt.Errorf("bench: %s subscriber not ready: %w", side.name, ctx.Err())
@@ -255,6 +283,7 @@ func runSide(ctx context.Context, rawURL string, w *workload, side benchSide) (b
 				for i := range bodies {
 					bodies[i] = make([]byte, w.size)
 					binary.BigEndian.PutUint64(bodies[i], uint64(time.Since(base)))
+					binary.BigEndian.PutUint64(bodies[i][8:], run)
 				}
 				if err := cl.publish(ctx, w.topic, int(first), bodies); err != nil {
 					errs <- err
@@ -291,6 +320,7 @@ func runSide(ctx context.Context, rawURL string, w *workload, side benchSide) (b
 		p99:         p99,
 		allocs:      float64(after.Mallocs-before.Mallocs) / float64(w.n),
 		bytes:       float64(after.TotalAlloc-before.TotalAlloc) / float64(w.n),
+		stale:       stale.Load(),
 	}, nil
 }
 

@@ -93,3 +93,21 @@ func TestBenchRawInput(t *testing.T) {
 	code, _, stderr := runCmd(t, "", "bench", "-raw=maybe", "t")
 	require.Equal(t, exitUsage, code, stderr)
 }
+
+// TestBenchIgnoresEarlierMessages leaves a message in a group's durable
+// queue before bench consumes in that group: bench settles it, does not
+// count it (which would end the run one message early and give a
+// nonsense latency) and says so.
+func TestBenchIgnoresEarlierMessages(t *testing.T) {
+	topic := "cmdtest-bench-" + uuid.NewString()[:8]
+	cleanupAMQP(t, topic)
+	t.Cleanup(func() { deleteQueue(t, topic+".g") })
+	code, _, stderr := runCmd(t, "", "ping", "-url", amqpURL, "-topic", topic, "-group", "g") // declares the group's queue
+	require.Equal(t, exitOK, code, stderr)
+	code, _, stderr = runCmd(t, "left over\n", "publish", "-url", amqpURL, topic)
+	require.Equal(t, exitOK, code, stderr)
+	code, out, stderr := runCmd(t, "", "bench", "-url", amqpURL, "-group", "g", "-n", "50", "-publishers", "2", "-progress", "0", topic)
+	require.Equal(t, exitOK, code, stderr)
+	require.Regexp(t, benchRow("busline"), out)
+	require.Contains(t, stderr, "bench: busline ignored 1 messages left on the topic by earlier runs")
+}

@@ -174,6 +174,22 @@ func cleanupAMQP(t *testing.T, topic string) {
 	})
 }
 
+// deleteQueue deletes a durable queue a test declared on RabbitMQ.
+func deleteQueue(t *testing.T, name string) {
+	conn, err := amqp091.Dial(amqpURL)
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	_, _ = ch.QueueDelete(name, false, false, false)
+}
+
 // waitLine waits until buf holds line, failing if the command exits first
 // or a minute passes.
 func waitLine(t *testing.T, buf *syncBuffer, line string, exited <-chan int) {

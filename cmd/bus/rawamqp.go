@@ -15,21 +15,22 @@ import (
 )
 
 // rawAMQP runs the workload through amqp091-go alone, on the broker objects
-// the amqp adapter declares for the URL's topology: in exchange mode a
-// durable fanout exchange named after the topic and, per subscription, a
-// durable queue bound to it (a group's "<topic>.<group>-raw" or an
-// expiring broadcast queue, both deleted at the end); in work-queue mode the
-// topic's durable queue. Messages are persistent and published mandatory
+// the amqp adapter declares for the URL's topology, for the raw side's own
+// topic: in exchange mode a durable fanout exchange named after the topic
+// and, per subscription, a durable queue bound to it (a group's
+// "<topic>.<group>" or an expiring broadcast queue); in work-queue mode the
+// topic's durable queue. They are the raw run's own and deleted at the end. Messages are persistent and published mandatory
 // on one channel in confirm mode shared by every publisher, each waiting
 // for its own confirms; the body is the bare bytes, without busline's
 // envelope. The subscriber acks each message after its handler, with the
 // adapter's prefetch (1 for concurrency 1, else 4 x concurrency).
 type rawAMQP struct {
-	cfg    amqp.Config
-	conn   *amqp091.Connection
-	pubCh  *amqp091.Channel
-	subCh  *amqp091.Channel
-	delete string // queue to delete on close
+	cfg      amqp.Config
+	conn     *amqp091.Connection
+	pubCh    *amqp091.Channel
+	subCh    *amqp091.Channel
+	exchange string // exchange to delete on close
+	queue    string // queue to delete on close
 }
 
 func openRawAMQP(ctx context.Context, rawURL string) (benchClient, error) {
@@ -92,18 +93,20 @@ func (r *rawAMQP) destination(topic string) (exchange, key string) {
 func (r *rawAMQP) declare(w *workload) (string, error) {
 	ch := r.subCh
 	if r.cfg.Topology == amqp.TopologyWorkQueue {
-		if w.group != w.topic {
-			return "", usagef("bench: topology=workqueue: pass -group %s (the topic's queue is its only group)", w.topic)
+		if w.group == "" { // busline has refused this already, in its own words
+			return "", usagef("bench: topology=workqueue: pass -group TOPIC (the topic's queue is its only group)")
 		}
 		_, err := ch.QueueDeclare(w.topic, true, false, false, false, r.queueArgs())
+		r.queue = w.topic
 		return w.topic, err
 	}
 	if err := ch.ExchangeDeclare(w.topic, amqp091.ExchangeFanout, true, false, false, false, nil); err != nil {
 		return "", err
 	}
+	r.exchange = w.topic
 	var q string
 	if w.group != "" {
-		q = w.topic + "." + w.group + "-raw"
+		q = w.topic + "." + w.group
 		args := r.queueArgs()
 		if args == nil {
 			args = amqp091.Table{}
@@ -116,14 +119,14 @@ func (r *rawAMQP) declare(w *workload) (string, error) {
 		if _, err := ch.QueuePurge(q, false); err != nil {
 			return "", err
 		}
-		r.delete = q // else it would collect the topic's messages for good
+		r.queue = q // else it would collect the topic's messages for good
 	} else {
 		q = w.topic + ".raw." + uuid.NewString()[:13]
 		args := amqp091.Table{"x-expires": int32(r.cfg.BroadcastExpires.Milliseconds()), "x-queue-type": amqp.QueueClassic}
 		if _, err := ch.QueueDeclare(q, true, false, false, false, args); err != nil {
 			return "", err
 		}
-		r.delete = q
+		r.queue = q
 	}
 	return q, ch.QueueBind(q, "", w.topic, false, nil)
 }
@@ -204,19 +207,25 @@ func (r *rawAMQP) publish(ctx context.Context, topic string, _ int, bodies [][]b
 	return nil
 }
 
-// close deletes the subscription's queue (in exchange mode; it also
-// expires once unused for broadcast_expires) and closes the connection,
-// waiting at most 5s for each answer from the broker.
+// close deletes the raw run's queue and exchange and closes the
+// connection, waiting at most 5s for the deletions (an exchange-mode queue
+// also expires on its own once unused for broadcast_expires) and 5s for
+// the connection to close.
 func (r *rawAMQP) close() error {
-	if r.delete != "" && r.subCh != nil {
+	if (r.queue != "" || r.exchange != "") && r.subCh != nil {
 		done := make(chan struct{})
 		go func() { // ends at the latest when the connection closes below
 			defer close(done)
-			_, _ = r.subCh.QueueDelete(r.delete, false, false, false)
+			if r.queue != "" {
+				_, _ = r.subCh.QueueDelete(r.queue, false, false, false)
+			}
+			if r.exchange != "" {
+				_ = r.subCh.ExchangeDelete(r.exchange, false, false)
+			}
 		}()
 		select {
 		case <-done:
-		case <-time.After(5 * time.Second): // the queue expires on its own
+		case <-time.After(5 * time.Second):
 		}
 	}
 	return r.conn.CloseDeadline(time.Now().Add(5 * time.Second))

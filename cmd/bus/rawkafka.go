@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,10 +22,12 @@ import (
 // the URL's batch_timeout, or 100µs when that is 0, since kafka-go's own
 // default of 1s would hold every single-message publish for a second),
 // and one Reader per partition starting at the partition's end, like the
-// adapter's broadcast subscriber. With a group it joins the consumer group
-// "<group>-raw", reads its partitions from their ends (not from offsets
-// committed by an earlier run) and commits what it has read every
-// commit_interval. Messages are handed to -concurrency handlers by a hash
+// adapter's broadcast subscriber. With a group it joins the consumer group,
+// reads its partitions from their ends (not from offsets committed by an
+// earlier run) and commits what it has read every commit_interval. Its
+// topic, TOPIC-raw, is created when missing with the partitions and
+// replication of TOPIC, which busline's run has used before it; it is left
+// in place for the next run. Messages are handed to -concurrency handlers by a hash
 // of their key, so that each key stays in order. The value is the bare
 // body, without busline's headers.
 type rawKafka struct {
@@ -115,7 +118,50 @@ func (r *rawKafka) ends(ctx context.Context, topic string, parts []int) (map[int
 	return ends, nil
 }
 
+// ensureTopic creates topic when missing, shaped like like.
+func (r *rawKafka) ensureTopic(ctx context.Context, topic, like string) error {
+	md, err := r.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{like, topic}})
+	if err != nil {
+		return err
+	}
+	var parts, repl int
+	for _, t := range md.Topics {
+		switch {
+		case t.Name == topic && t.Error == nil && len(t.Partitions) > 0:
+			return nil
+		case t.Name == like && t.Error == nil && len(t.Partitions) > 0:
+			parts, repl = len(t.Partitions), len(t.Partitions[0].Replicas)
+		}
+	}
+	if parts == 0 {
+		return fmt.Errorf("topic %q, whose shape the raw run copies, was not found", like)
+	}
+	res, err := r.client.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: []kafkago.TopicConfig{
+		{Topic: topic, NumPartitions: parts, ReplicationFactor: repl}}})
+	if err != nil {
+		return err
+	}
+	if err := res.Errors[topic]; err != nil && !errors.Is(err, kafkago.TopicAlreadyExists) {
+		return fmt.Errorf("create topic %q: %w", topic, err)
+	}
+	// Wait, within ctx, until every partition has a leader.
+	for {
+		md, err := r.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
+		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) == parts {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topic %q not ready: %w", topic, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 func (r *rawKafka) subscribe(ctx context.Context, w *workload, h func([]byte)) (<-chan error, error) {
+	if err := r.ensureTopic(ctx, w.topic, strings.TrimSuffix(w.topic, rawTopicSuffix)); err != nil {
+		return nil, fmt.Errorf("bench: raw kafka-go: %w", err)
+	}
 	errc := make(chan error, 1)
 	fail := func(err error) {
 		select {
@@ -166,7 +212,7 @@ func (r *rawKafka) subscribe(ctx context.Context, w *workload, h func([]byte)) (
 	}
 
 	cg, err := kafkago.NewConsumerGroup(kafkago.ConsumerGroupConfig{
-		ID: w.group + "-raw", Brokers: r.cfg.Brokers, Dialer: r.dialer, Topics: []string{w.topic},
+		ID: w.group, Brokers: r.cfg.Brokers, Dialer: r.dialer, Topics: []string{w.topic},
 		HeartbeatInterval: r.cfg.HeartbeatInterval, SessionTimeout: r.cfg.SessionTimeout,
 		RebalanceTimeout: r.cfg.RebalanceTimeout, JoinGroupBackoff: time.Second,
 		StartOffset: kafkago.LastOffset,
@@ -184,7 +230,7 @@ func (r *rawKafka) subscribe(ctx context.Context, w *workload, h func([]byte)) (
 		parts = append(parts, pa.ID)
 	}
 	if len(parts) == 0 {
-		return nil, fmt.Errorf("bench: raw kafka-go: group %q got no partition of %q", w.group+"-raw", w.topic)
+		return nil, fmt.Errorf("bench: raw kafka-go: group %q got no partition of %q", w.group, w.topic)
 	}
 	ends, err := r.ends(ctx, w.topic, parts)
 	if err != nil {
