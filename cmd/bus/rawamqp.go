@@ -132,6 +132,10 @@ func (r *rawAMQP) declare(w *workload) (string, error) {
 }
 
 func (r *rawAMQP) subscribe(ctx context.Context, w *workload, h func([]byte)) (<-chan error, error) {
+	// The declarations below wait for the broker's answer without a
+	// context: if ctx ends first, closing the connection ends the wait.
+	stop := context.AfterFunc(ctx, func() { r.conn.Close() })
+	defer stop()
 	q, err := r.declare(w)
 	if err != nil {
 		var ue *usageError
