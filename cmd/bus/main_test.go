@@ -174,6 +174,22 @@ func cleanupAMQP(t *testing.T, topic string) {
 	})
 }
 
+// deleteQueue deletes a durable queue a test declared on RabbitMQ.
+func deleteQueue(t *testing.T, name string) {
+	conn, err := amqp091.Dial(amqpURL)
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	_, _ = ch.QueueDelete(name, false, false, false)
+}
+
 // waitLine waits until buf holds line, failing if the command exits first
 // or a minute passes.
 func waitLine(t *testing.T, buf *syncBuffer, line string, exited <-chan int) {
@@ -213,9 +229,10 @@ func TestPingEveryBroker(t *testing.T) {
 func TestBench(t *testing.T) {
 	code, out, stderr := runCmd(t, "", "bench", "-url", "mem://bench", "-n", "2000", "-progress", "1ms", "t")
 	require.Equal(t, exitOK, code, stderr)
-	require.Contains(t, out, "publish:")
-	require.Regexp(t, `end-to-end: \d+ msgs/s .* p50=\S+ p99=\S+`, out)
-	require.Contains(t, stderr, "bench:")
+	require.Regexp(t, `publish msgs/s\s+end-to-end msgs/s\s+p50\s+p99\s+allocs/msg\s+B/msg`, out)
+	require.Regexp(t, benchRow("busline"), out)
+	require.NotContains(t, out, "busline/raw") // no -raw, no comparison
+	require.Contains(t, stderr, "bench: busline")
 }
 
 // TestBinary checks the built command's exit codes and one-line errors.
