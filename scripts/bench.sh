@@ -12,12 +12,15 @@
 #      after another (so a drift in the machine's load spreads over all of
 #      them), and scripts/benchtable prints the median of each benchmark
 #      and of every metric it reports. Benchmarks are picked by PATTERN.
-#   2. bus bench -raw against RabbitMQ, Redis and Kafka (a kfake cluster
+#   2. bench/watermill (its own module): busline next to Watermill on
+#      RabbitMQ and kfake, batches of 100 and 16 concurrent single
+#      publishers, COUNT rounds of WM_BENCHTIME (WATERMILL=0 skips it).
+#   3. bus bench -raw against RabbitMQ, Redis and Kafka (a kfake cluster
 #      in its own process unless BUS_KAFKA_BROKERS names one): busline and
 #      the raw client in one process, ROUNDS alternating rounds, medians.
 #
 # Settings (environment): BENCHTIME (brokers, default 20000x), MEM_BENCHTIME
-# (default 2s), COUNT (3), PATTERN, N (bus bench messages per run, 20000),
+# (default 2s), WM_BENCHTIME (bench/watermill, default 10000x), COUNT (3), PATTERN, N (bus bench messages per run, 20000),
 # ROUNDS (3), TIMEOUT (per invocation, 30m), AMQP_URL, REDIS_ADDR, LABEL
 # (a note printed above the tables), README (the file to rewrite, default
 # README.md; README=- prints the block instead).
@@ -31,7 +34,7 @@ cd "$(dirname "$0")/.."
 BENCHTIME=${BENCHTIME:-20000x}
 MEM_BENCHTIME=${MEM_BENCHTIME:-2s}
 COUNT=${COUNT:-3}
-PATTERN=${PATTERN:-'PublishBatch|Publish16Concurrent|PublishConcurrent|Publishers16$|Publish1KiB|PublishParallel1KiB|EndToEnd|GroupConsume'}
+PATTERN=${PATTERN:-'PublishCoalesce|PublishBatch|Publish16Concurrent|PublishConcurrent|Publishers16$|Publish1KiB|PublishParallel1KiB|EndToEnd|GroupConsume'}
 N=${N:-20000}
 ROUNDS=${ROUNDS:-3}
 TIMEOUT=${TIMEOUT:-30m}
@@ -39,7 +42,10 @@ AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}
 REDIS_ADDR=${REDIS_ADDR:-127.0.0.1:6379}
 README=${README:-README.md}
 LABEL=${LABEL:-}
-command="BENCHTIME=$BENCHTIME MEM_BENCHTIME=$MEM_BENCHTIME COUNT=$COUNT N=$N ROUNDS=$ROUNDS scripts/bench.sh"
+WM_BENCHTIME=${WM_BENCHTIME:-10000x}
+WATERMILL=${WATERMILL:-1}
+WM_PATTERN='(Rabbit|Kafka)(PublishBatch100|Publish16)$'
+command="BENCHTIME=$BENCHTIME MEM_BENCHTIME=$MEM_BENCHTIME WM_BENCHTIME=$WM_BENCHTIME COUNT=$COUNT N=$N ROUNDS=$ROUNDS scripts/bench.sh"
 
 tmp=$(mktemp -d)
 kfake_pid=
@@ -66,6 +72,16 @@ for round in $(seq "$COUNT"); do
 			-test.benchmem -test.count 1 -test.timeout "$TIMEOUT") | tee -a "$tmp/bench.txt" >&2
 	done
 done
+
+touch "$tmp/watermill.txt"
+if [ "$WATERMILL" = 1 ]; then
+	(cd bench/watermill && go test -c -o "$tmp/watermill.test" .)
+	for round in $(seq "$COUNT"); do
+		log "round $round/$COUNT: bench/watermill -bench '$WM_PATTERN' -benchtime $WM_BENCHTIME"
+		(cd bench/watermill && "$tmp/watermill.test" -test.run '^$' -test.bench "$WM_PATTERN" \
+			-test.benchtime "$WM_BENCHTIME" -test.count 1 -test.timeout "$TIMEOUT") | tee -a "$tmp/watermill.txt" >&2
+	done
+fi
 
 if [ -n "${BUS_KAFKA_BROKERS:-}" ]; then
 	kafka_brokers=$BUS_KAFKA_BROKERS
@@ -116,6 +132,12 @@ brokers=$("$tmp/benchtable" versions -amqp "$AMQP_URL" -redis "$REDIS_ADDR")
 	echo "Units are Go's (ns/op, B/op, allocs/op per benchmark operation) and each benchmark's own metrics."
 	echo
 	"$tmp/benchtable" table -match "$PATTERN" <"$tmp/bench.txt"
+	if [ "$WATERMILL" = 1 ]; then
+		echo "**Next to Watermill** (bench/watermill, its method in its README): medians of $COUNT round(s),"
+		echo "benchtime $WM_BENCHTIME; RabbitMQ on loopback, Kafka on a kfake cluster inside the test binary."
+		echo
+		"$tmp/benchtable" table -match "(Rabbit|Kafka)(PublishBatch100|Publish16)/" <"$tmp/watermill.txt"
+	fi
 	echo "**bus bench -raw**: busline and the raw client in one process on the same broker, $ROUNDS alternating"
 	echo "round(s) of $N 1 KiB messages, medians; the busline/raw row divides them (above 1: busline faster"
 	echo "for msgs/s, slower or costlier for latency and allocations). The raw client sends the bare body,"

@@ -80,8 +80,9 @@ ensure_redis
 ensure_rabbitmq
 ensure_node
 
-log "go vet ./..."
+log "go vet ./... (and bench/watermill, a module of its own that must keep building)"
 go vet ./...
+(cd bench/watermill && go mod tidy -diff && go vet .)
 
 log "gofmt -l, go mod tidy -diff, staticcheck (pinned)"
 unformatted=$(gofmt -l .)
