@@ -38,8 +38,12 @@ else
 fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo
-echo "| benchmark | rounds | msgs/s | p50 ms | p99 ms |"
-echo "|---|---|---|---|---|"
+echo "Medians over the rounds; ratios are medians of per-round ratios to the"
+echo "reference measured in the same round and process (end to end: raw, and"
+echo "raw-same-envelope; concurrent publishers: busline/batch=100)."
+echo
+echo "| benchmark | rounds | msgs/s | p50 ms | p99 ms | rate ÷ ref | p99 ÷ ref p99 | rate ÷ ref2 | p99 ÷ ref2 p99 |"
+echo "|---|---|---|---|---|---|---|---|---|"
 awk '
 /^Benchmark/ {
 	name = $1; sub(/-[0-9]+$/, "", name); sub(/#[0-9]+/, "", name); sub(/^Benchmark/, "", name)
@@ -51,15 +55,33 @@ awk '
 		if ($(i+1) == "p99_ms") p99[name, k] = $i
 	}
 }
-function median(arr, name, k,   i, j, t, a) {
-	if ((name, 1) in arr == 0) return "—"
-	for (i = 1; i <= k; i++) a[i] = arr[name, i] + 0
+function med(a, k,   i, j, t) {
+	if (k == 0) return -1
 	for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-	return a[int((k + 1) / 2)]
+	return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
 }
+function median(arr, name,   i, a, k) {
+	k = 0
+	for (i = 1; i <= n[name]; i++) if ((name, i) in arr) a[++k] = arr[name, i] + 0
+	return med(a, k)
+}
+function ratio(arr, name, ref,   i, a, k) {
+	k = 0
+	if (ref == "" || !(ref in seen)) return -1
+	for (i = 1; i <= n[name] && i <= n[ref]; i++)
+		if ((name, i) in arr && (ref, i) in arr && arr[ref, i] > 0) a[++k] = arr[name, i] / arr[ref, i]
+	return med(a, k)
+}
+function show(v, f) { return v < 0 ? "—" : sprintf(f, v) }
 END {
 	for (i = 1; i <= nb; i++) {
-		b = order[i]
-		printf "| %s | %d | %.0f | %s | %s |\n", b, n[b], median(rate, b, n[b]), median(p50, b, n[b]), median(p99, b, n[b])
+		b = order[i]; pre = ""; if (b ~ /^base:/) pre = "base:"
+		ref = ""; ref2 = ""
+		if (b ~ /EndToEnd\//) { ref = pre "EndToEnd/raw"; ref2 = pre "EndToEnd/raw-same-envelope" }
+		if (b ~ /PublishConcurrent\//) ref = pre "PublishConcurrent/busline/batch=100"
+		printf "| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", b, n[b], show(median(rate, b), "%.0f"),
+			show(median(p50, b), "%.1f"), show(median(p99, b), "%.1f"),
+			show(ratio(rate, b, ref), "%.2f"), show(ratio(p99, b, ref), "%.2f"),
+			show(ratio(rate, b, ref2), "%.2f"), show(ratio(p99, b, ref2), "%.2f")
 	}
 }' "$out"
