@@ -3,7 +3,9 @@ package amqp_test
 import (
 	"context"
 	"encoding/binary"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -39,6 +41,36 @@ func reportRate(b *testing.B, n int, d time.Duration) {
 	b.ReportMetric(float64(n)/d.Seconds(), "msgs/s")
 }
 
+// benchRounds is how many rounds BenchmarkEndToEnd and
+// BenchmarkPublishConcurrent run: each round runs every variant once, in
+// turn, in one process, so that a drift in machine load hits every variant
+// alike (go test's -count runs one variant N times before the next). Set
+// it with the environment variable BENCH_ROUNDS; default 1. Repeated
+// variants are named "variant#01", "variant#02" by the testing package;
+// scripts/bench-amqp.sh takes the medians.
+func benchRounds(b *testing.B) int {
+	n, err := strconv.Atoi(os.Getenv("BENCH_ROUNDS"))
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
+
+// variant is one side of a side-by-side benchmark.
+type variant struct {
+	name string
+	run  func(*testing.B)
+}
+
+// alternate runs every variant once per round, in turn.
+func alternate(b *testing.B, vs ...variant) {
+	for range benchRounds(b) {
+		for _, v := range vs {
+			b.Run(v.name, v.run)
+		}
+	}
+}
+
 // rawConfirmChannel is a raw channel in confirm mode with its confirms.
 func rawConfirmChannel(b *testing.B) (*amqp091.Channel, chan amqp091.Confirmation) {
 	ch := rawChannel(b)
@@ -51,23 +83,7 @@ func rawConfirmChannel(b *testing.B) (*amqp091.Channel, chan amqp091.Confirmatio
 func BenchmarkPublishBatch(b *testing.B) {
 	for _, size := range []int{100, 1000} {
 		b.Run("busline/batch="+itoa(size), func(b *testing.B) {
-			q := benchQueue(b)
-			pub := newPublisher(b, mustConfig(b, "topology=workqueue"))
-			body := payload()
-			ctx := context.Background()
-			b.ResetTimer()
-			start := time.Now()
-			for i := 0; i < b.N; i += size {
-				n := min(size, b.N-i)
-				ms := make([]*bus.Message, n)
-				for j := range ms {
-					ms[j] = &bus.Message{Body: body}
-				}
-				if err := pub.Publish(ctx, q, ms...); err != nil {
-					b.Fatal(err)
-				}
-			}
-			reportRate(b, b.N, time.Since(start))
+			buslineBatch(b, newPublisher(b, mustConfig(b, "topology=workqueue")), benchQueue(b), size)
 		})
 		b.Run("raw/batch="+itoa(size), func(b *testing.B) { rawBatch(b, size, false) })
 		b.Run("raw-same-envelope/batch="+itoa(size), func(b *testing.B) { rawBatch(b, size, true) })
@@ -114,89 +130,123 @@ func rawPublishing(body []byte, envelope bool) amqp091.Publishing {
 	return p
 }
 
+// BenchmarkPublishConcurrent compares 16 goroutines each publishing one
+// message at a time on one Publisher (p50_ms and p99_ms are the latencies
+// of their Publish calls) with the same Publisher publishing batches of 100,
+// alternating in rounds (benchRounds).
 func BenchmarkPublishConcurrent(b *testing.B) {
 	const workers = 16
-	b.Run("busline/16-single-publishers", func(b *testing.B) {
-		q := benchQueue(b)
-		singlePublishers(b, newPublisher(b, mustConfig(b, "topology=workqueue")), q, workers)
-	})
-	// The raw client's own ceiling for 16 messages in flight: 16
-	// goroutines, each on its own confirming channel, each waiting for its
-	// message's confirm before the next. busline's 16 publishers share one
-	// channel; this says what the broker allows either way.
-	b.Run("raw/16-channels-one-confirm-each", func(b *testing.B) {
-		q := benchQueue(b)
-		body := payload()
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		chans := make([]*amqp091.Channel, workers)
-		confs := make([]chan amqp091.Confirmation, workers)
-		for w := range workers {
-			chans[w], confs[w] = rawConfirmChannel(b)
-		}
-		b.ResetTimer()
-		start := time.Now()
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for next.Add(1) <= int64(b.N) {
-					if err := chans[w].PublishWithContext(context.Background(), "", q, true, false, amqp091.Publishing{
-						DeliveryMode: amqp091.Persistent, Body: body}); err != nil {
-						b.Error(err)
-						return
+	alternate(b,
+		variant{"busline/16-single-publishers", func(b *testing.B) {
+			q := benchQueue(b)
+			singlePublishers(b, newPublisher(b, mustConfig(b, "topology=workqueue")), q, workers)
+		}},
+		variant{"busline/batch=100", func(b *testing.B) {
+			q := benchQueue(b)
+			buslineBatch(b, newPublisher(b, mustConfig(b, "topology=workqueue")), q, 100)
+		}},
+		// The raw client's own ceiling for 16 messages in flight: 16
+		// goroutines, each on its own confirming channel, each waiting for
+		// its message's confirm before the next. busline's 16 publishers
+		// share one channel; this says what the broker allows either way.
+		variant{"raw/16-channels-one-confirm-each", func(b *testing.B) {
+			q := benchQueue(b)
+			body := payload()
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			chans := make([]*amqp091.Channel, workers)
+			confs := make([]chan amqp091.Confirmation, workers)
+			for w := range workers {
+				chans[w], confs[w] = rawConfirmChannel(b)
+			}
+			b.ResetTimer()
+			start := time.Now()
+			for w := range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for next.Add(1) <= int64(b.N) {
+						if err := chans[w].PublishWithContext(context.Background(), "", q, true, false, amqp091.Publishing{
+							DeliveryMode: amqp091.Persistent, Body: body}); err != nil {
+							b.Error(err)
+							return
+						}
+						if c := <-confs[w]; !c.Ack {
+							b.Error("nack")
+							return
+						}
 					}
-					if c := <-confs[w]; !c.Ack {
-						b.Error("nack")
-						return
-					}
+				}()
+			}
+			wg.Wait()
+			reportRate(b, b.N, time.Since(start))
+		}},
+		variant{"raw/one-confirm-per-message", func(b *testing.B) {
+			q := benchQueue(b)
+			ch, confirms := rawConfirmChannel(b)
+			body := payload()
+			b.ResetTimer()
+			start := time.Now()
+			for range b.N {
+				if err := ch.PublishWithContext(context.Background(), "", q, true, false, amqp091.Publishing{
+					DeliveryMode: amqp091.Persistent, Body: body}); err != nil {
+					b.Fatal(err)
 				}
-			}()
-		}
-		wg.Wait()
-		reportRate(b, b.N, time.Since(start))
-	})
-	b.Run("raw/one-confirm-per-message", func(b *testing.B) {
-		q := benchQueue(b)
-		ch, confirms := rawConfirmChannel(b)
-		body := payload()
-		b.ResetTimer()
-		start := time.Now()
-		for range b.N {
-			if err := ch.PublishWithContext(context.Background(), "", q, true, false, amqp091.Publishing{
-				DeliveryMode: amqp091.Persistent, Body: body}); err != nil {
-				b.Fatal(err)
+				if c := <-confirms; !c.Ack {
+					b.Fatal("nack")
+				}
 			}
-			if c := <-confirms; !c.Ack {
-				b.Fatal("nack")
-			}
+			reportRate(b, b.N, time.Since(start))
+		}},
+	)
+}
+
+// buslineBatch publishes b.N messages to q in batches of size.
+func buslineBatch(b *testing.B, pub *amqp.Publisher, q string, size int) {
+	body := payload()
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i += size {
+		n := min(size, b.N-i)
+		ms := make([]*bus.Message, n)
+		for j := range ms {
+			ms[j] = &bus.Message{Body: body}
 		}
-		reportRate(b, b.N, time.Since(start))
-	})
+		if err := pub.Publish(ctx, q, ms...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, b.N, time.Since(start))
 }
 
 // singlePublishers has workers goroutines publish b.N single messages to q
-// between them, each Publish waiting for its own confirm.
+// between them, each Publish waiting for its own confirm, and reports the
+// rate and the p50 and p99 latency of a Publish call.
 func singlePublishers(b *testing.B, pub *amqp.Publisher, q string, workers int) {
 	body := payload()
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	lats := make([][]time.Duration, workers)
 	b.ResetTimer()
 	start := time.Now()
-	for range workers {
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(b.N) {
+				t := time.Now()
 				if err := pub.Publish(context.Background(), q, &bus.Message{Body: body}); err != nil {
 					b.Error(err)
 					return
 				}
+				lats[w] = append(lats[w], time.Since(t))
 			}
 		}()
 	}
 	wg.Wait()
 	reportRate(b, b.N, time.Since(start))
+	reportLatency(b, slices.Concat(lats...))
 }
 
 // BenchmarkPublishersSweep shows where the broker saturates: busline with
@@ -234,49 +284,64 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
 }
 
-// BenchmarkEndToEnd publishes in batches of 100 while one subscriber with
-// a prefetch of 64 acks every message; latency is publish to handler.
+// BenchmarkEndToEnd publishes in batches of 100 while one subscriber acks
+// every message; latency is publish to handler. Every variant has the same
+// prefetch, 64: busline with bus.Concurrency(16), whose prefetch is 4 × 16
+// (the handlers and the messages waiting behind a busy key), the raw
+// client with one consumer goroutine acking each delivery. With a handler
+// that does nothing, the prefetch is what sets the flow: the broker sends
+// at most that many unacked messages. The variants alternate in rounds
+// (benchRounds). busline-prefetch-256 is busline with bus.Concurrency(64),
+// the prefetch this benchmark used before: it shows what a larger window
+// does to throughput and latency.
 func BenchmarkEndToEnd(b *testing.B) {
 	const batch, prefetch = 100, 64
-	b.Run("busline", func(b *testing.B) {
-		q := benchQueue(b)
-		cfg := mustConfig(b, "topology=workqueue")
-		pub, sub := newPublisher(b, cfg), newSubscriber(b, cfg)
-		lat := make([]time.Duration, 0, b.N)
-		var mu sync.Mutex
-		done := make(chan struct{})
-		subscribe(b, sub, q, func(_ context.Context, m *bus.Message) error {
-			mu.Lock()
-			lat = append(lat, latency(m.Body))
-			if len(lat) == b.N {
-				close(done)
-			}
-			mu.Unlock()
-			return nil
-		}, bus.Group(q), bus.Concurrency(prefetch))
-		b.ResetTimer()
-		start := time.Now()
-		for i := 0; i < b.N; i += batch {
-			ms := make([]*bus.Message, min(batch, b.N-i))
-			for j := range ms {
-				ms[j] = &bus.Message{Body: stamped()}
-			}
-			if err := pub.Publish(context.Background(), q, ms...); err != nil {
-				b.Fatal(err)
-			}
-		}
-		select {
-		case <-done:
-		case <-time.After(5 * time.Minute):
-			b.Fatal("not all messages consumed")
-		}
-		reportRate(b, b.N, time.Since(start))
+	alternate(b,
+		variant{"busline", func(b *testing.B) { buslineEndToEnd(b, batch, prefetch/4) }},
+		variant{"busline-prefetch-256", func(b *testing.B) { buslineEndToEnd(b, batch, 64) }},
+		variant{"raw", func(b *testing.B) { rawEndToEnd(b, batch, prefetch, false) }},
+		variant{"raw-same-envelope", func(b *testing.B) { rawEndToEnd(b, batch, prefetch, true) }},
+	)
+}
+
+// buslineEndToEnd is BenchmarkEndToEnd with busline: batches of batch
+// messages, one subscription with bus.Concurrency(concurrency).
+func buslineEndToEnd(b *testing.B, batch, concurrency int) {
+	q := benchQueue(b)
+	cfg := mustConfig(b, "topology=workqueue")
+	pub, sub := newPublisher(b, cfg), newSubscriber(b, cfg)
+	lat := make([]time.Duration, 0, b.N)
+	var mu sync.Mutex
+	done := make(chan struct{})
+	subscribe(b, sub, q, func(_ context.Context, m *bus.Message) error {
 		mu.Lock()
-		reportLatency(b, lat)
+		lat = append(lat, latency(m.Body))
+		if len(lat) == b.N {
+			close(done)
+		}
 		mu.Unlock()
-	})
-	b.Run("raw", func(b *testing.B) { rawEndToEnd(b, batch, prefetch, false) })
-	b.Run("raw-same-envelope", func(b *testing.B) { rawEndToEnd(b, batch, prefetch, true) })
+		return nil
+	}, bus.Group(q), bus.Concurrency(concurrency))
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i += batch {
+		ms := make([]*bus.Message, min(batch, b.N-i))
+		for j := range ms {
+			ms[j] = &bus.Message{Body: stamped()}
+		}
+		if err := pub.Publish(context.Background(), q, ms...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		b.Fatal("not all messages consumed")
+	}
+	reportRate(b, b.N, time.Since(start))
+	mu.Lock()
+	reportLatency(b, lat)
+	mu.Unlock()
 }
 
 // rawEndToEnd is BenchmarkEndToEnd with the raw client: confirmed batches
