@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/internal/benchrun"
 )
 
 // Benchmarks run busline and raw kafka-go side by side on the same cluster
@@ -109,7 +109,7 @@ func BenchmarkPublish16Concurrent(b *testing.B) {
 		ctx := context.Background()
 		var next atomic.Int64
 		var wg sync.WaitGroup
-		var lat latencies // of each call
+		var lat benchrun.Latencies // of each call
 		b.SetBytes(benchBody)
 		b.ResetTimer()
 		for range 16 {
@@ -122,13 +122,13 @@ func BenchmarkPublish16Concurrent(b *testing.B) {
 						b.Error(err)
 						return
 					}
-					lat.add(time.Since(start))
+					lat.Add(time.Since(start))
 				}
 			}()
 		}
 		wg.Wait()
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-		lat.report(b)
+		lat.Report(b, "")
 	}
 	b.Run("busline", func(b *testing.B) {
 		cfg := benchConfig(b)
@@ -158,26 +158,6 @@ func BenchmarkPublish16Concurrent(b *testing.B) {
 	})
 }
 
-// latencies collects latencies: of a Publish call, or end to end (publish
-// time to handler).
-type latencies struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (l *latencies) add(d time.Duration) { l.mu.Lock(); l.d = append(l.d, d); l.mu.Unlock() }
-
-func (l *latencies) report(b *testing.B) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.d) == 0 {
-		return
-	}
-	slices.Sort(l.d)
-	b.ReportMetric(float64(l.d[len(l.d)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(l.d[len(l.d)*99/100].Microseconds())/1000, "p99-ms")
-}
-
 // feed publishes n keyed 1 KiB messages with the raw writer, in batches.
 func feed(b *testing.B, cfg Config, topic string, n int) {
 	w := rawWriter(cfg)
@@ -202,14 +182,14 @@ func BenchmarkGroupConsume(b *testing.B) {
 	b.Run("busline", func(b *testing.B) {
 		cfg := benchConfig(b)
 		topic := newTopic(b, cfg, testPartitions)
-		var lat latencies
+		var lat benchrun.Latencies
 		var n atomic.Int64
 		done := make(chan struct{})
 		s := newTestSubscriber(b, cfg)
 		subscribe(b, s, topic, func(_ context.Context, m *bus.Message) error {
 			var km kafkago.Message
 			m.As(&km)
-			lat.add(time.Since(km.Time))
+			lat.Add(time.Since(km.Time))
 			if n.Add(1) == int64(b.N) {
 				close(done)
 			}
@@ -220,12 +200,12 @@ func BenchmarkGroupConsume(b *testing.B) {
 		go feed(b, cfg, topic, b.N)
 		waitDone(b, done)
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-		lat.report(b)
+		lat.Report(b, "")
 	})
 	b.Run("kafkago", func(b *testing.B) {
 		cfg := benchConfig(b)
 		topic := newTopic(b, cfg, testPartitions)
-		var lat latencies
+		var lat benchrun.Latencies
 		r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: cfg.Brokers, GroupID: "bench", Topic: topic, StartOffset: kafkago.FirstOffset,
 			MinBytes: 1, MaxBytes: 10 << 20, MaxWait: cfg.MaxWait, CommitInterval: cfg.CommitInterval, HeartbeatInterval: cfg.HeartbeatInterval, SessionTimeout: cfg.SessionTimeout})
 		defer r.Close()
@@ -239,13 +219,13 @@ func BenchmarkGroupConsume(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			lat.add(time.Since(km.Time))
+			lat.Add(time.Since(km.Time))
 			if err := r.CommitMessages(ctx, km); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-		lat.report(b)
+		lat.Report(b, "")
 	})
 }
 
@@ -311,7 +291,7 @@ func BenchmarkPublishCoalesce(b *testing.B) {
 			}
 		}
 	}
-	var lat latencies
+	var lat benchrun.Latencies
 	single := func(n int) {
 		var next atomic.Int64
 		var wg sync.WaitGroup
@@ -323,7 +303,7 @@ func BenchmarkPublishCoalesce(b *testing.B) {
 						b.Error(err)
 						return
 					}
-					lat.add(time.Since(start))
+					lat.Add(time.Since(start))
 				}
 			})
 		}
@@ -331,17 +311,17 @@ func BenchmarkPublishCoalesce(b *testing.B) {
 	}
 	batch(1000) // warm up: connections to every leader
 	single(1000)
-	lat = latencies{}
+	lat.Reset()
 	var wall, cpu [2]time.Duration
 	var reqs, recs [2]int64
 	measure := func(v int, f func(int), n int) {
-		c0, t0 := cpuTime(), time.Now()
+		c0, t0 := benchrun.CPUTime(), time.Now()
 		q0, r0 := p.prod.requests.Load(), p.prod.records.Load()
 		f(n)
 		wall[v] += time.Since(t0)
 		reqs[v] += p.prod.requests.Load() - q0
 		recs[v] += p.prod.records.Load() - r0
-		cpu[v] += cpuTime() - c0
+		cpu[v] += benchrun.CPUTime() - c0
 	}
 	b.SetBytes(2 * benchBody)
 	b.ResetTimer()
@@ -368,7 +348,5 @@ func BenchmarkPublishCoalesce(b *testing.B) {
 		b.ReportMetric(float64(reqs[v])/wall[v].Seconds(), name+"-reqs/s")
 		b.ReportMetric(float64(recs[v])/float64(reqs[v]), name+"-recs/req")
 	}
-	slices.Sort(lat.d)
-	b.ReportMetric(float64(lat.d[len(lat.d)/2].Microseconds())/1000, "single-p50-ms")
-	b.ReportMetric(float64(lat.d[len(lat.d)*99/100].Microseconds())/1000, "single-p99-ms")
+	lat.Report(b, "single-")
 }

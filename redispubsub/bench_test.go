@@ -2,7 +2,7 @@ package redispubsub_test
 
 import (
 	"context"
-	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,6 +10,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/internal/benchrun"
 	"github.com/busline/bus/redispubsub"
 )
 
@@ -96,48 +97,6 @@ func BenchmarkPublishParallel1KiB(b *testing.B) {
 	}
 }
 
-// BenchmarkPublishers16 is the common shape of a service: 16 goroutines,
-// each publishing one message and waiting for Redis, beside the same
-// publisher sending batches of 100 in one pipeline (msgs/s reported per
-// message either way).
-func BenchmarkPublishers16(b *testing.B) {
-	ctx := context.Background()
-	for _, format := range []string{redispubsub.FormatRaw, redispubsub.FormatStructured} {
-		b.Run("busline-"+format+"-16-single", func(b *testing.B) {
-			p := newPublisher(b, benchConfig(format))
-			topic := uniqueTopic(b)
-			b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if err := p.Publish(ctx, topic, &bus.Message{Body: payload1K}); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-		})
-		b.Run("busline-"+format+"-batch100", func(b *testing.B) {
-			p := newPublisher(b, benchConfig(format))
-			topic := uniqueTopic(b)
-			batch := make([]*bus.Message, 100)
-			n := 0
-			for b.Loop() {
-				if n%100 == 0 {
-					for i := range batch {
-						batch[i] = &bus.Message{Body: payload1K}
-					}
-					if err := p.Publish(ctx, topic, batch...); err != nil {
-						b.Fatal(err)
-					}
-				}
-				n++
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-		})
-	}
-}
-
 // BenchmarkEndToEnd1KiB publishes b.N messages one PUBLISH at a time while
 // a subscriber counts them in a handler, and stops when the last arrived.
 func BenchmarkEndToEnd1KiB(b *testing.B) {
@@ -201,4 +160,89 @@ func waitDone(b *testing.B, done <-chan struct{}, got *atomic.Int64) {
 	case <-time.After(waitLimit):
 		b.Fatalf("received %d of %d", got.Load(), b.N)
 	}
+}
+
+// BenchmarkPublishCoalesce puts the common shape of a service, 16
+// goroutines each publishing one message and waiting for its reply, beside
+// the same publisher sending batches of 100, in alternating rounds of one
+// run so that both share every drift of machine load. It reports both
+// rates, their ratio, the CPU the process used per message, the commands
+// per round trip of the single publishes, and their latency.
+func BenchmarkPublishCoalesce(b *testing.B) {
+	for _, format := range []string{redispubsub.FormatStructured, redispubsub.FormatRaw} {
+		b.Run(format, func(b *testing.B) { benchCoalesce(b, format) })
+	}
+}
+
+func benchCoalesce(b *testing.B, format string) {
+	const rounds = 8
+	ctx := context.Background()
+	p := newPublisher(b, benchConfig(format))
+	topic := uniqueTopic(b)
+	batch := func(n int) {
+		for i := 0; i < n; i += 100 {
+			msgs := make([]*bus.Message, min(100, n-i))
+			for j := range msgs {
+				msgs[j] = &bus.Message{Body: payload1K}
+			}
+			if err := p.Publish(ctx, topic, msgs...); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	var lat benchrun.Latencies
+	single := func(n int) {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				for next.Add(1) <= int64(n) {
+					start := time.Now()
+					if err := p.Publish(ctx, topic, &bus.Message{Body: payload1K}); err != nil {
+						b.Error(err)
+						return
+					}
+					lat.Add(time.Since(start))
+				}
+			})
+		}
+		wg.Wait()
+	}
+	batch(1000) // warm up the pool's connections
+	single(1000)
+	lat.Reset()
+	alone0, queued0, trips0 := redispubsub.CoalesceStats(p)
+	var wall, cpu [2]time.Duration
+	measure := func(v int, f func(int), n int) {
+		c0, t0 := benchrun.CPUTime(), time.Now()
+		f(n)
+		wall[v] += time.Since(t0)
+		cpu[v] += benchrun.CPUTime() - c0
+	}
+	b.ResetTimer()
+	for r := range rounds {
+		n := b.N / rounds
+		if r < b.N%rounds {
+			n++
+		}
+		if r%2 == 0 {
+			measure(0, batch, n)
+			measure(1, single, n)
+		} else {
+			measure(1, single, n)
+			measure(0, batch, n)
+		}
+	}
+	b.StopTimer()
+	rate := func(v int) float64 { return float64(b.N) / wall[v].Seconds() }
+	b.ReportMetric(rate(0), "batch-msgs/s")
+	b.ReportMetric(rate(1), "single-msgs/s")
+	b.ReportMetric(rate(1)/rate(0), "single/batch")
+	for v, name := range []string{"batch", "single"} {
+		b.ReportMetric(float64(cpu[v].Microseconds())/float64(b.N), name+"-cpu-µs/msg")
+	}
+	alone, queued, trips := redispubsub.CoalesceStats(p)
+	alone, queued, trips = alone-alone0, queued-queued0, trips-trips0
+	b.ReportMetric(float64(alone+queued)/float64(alone+trips), "single-msgs/trip")
+	lat.Report(b, "single-")
 }

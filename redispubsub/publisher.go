@@ -64,8 +64,9 @@ func (p *Publisher) publishCmd(ctx context.Context, c goredis.Cmdable, topic str
 
 // Publish sends msgs to the channel topic: one PUBLISH per message, in one
 // pipeline when there are several, in order. Concurrent calls of one
-// message each share pipelines once more than two are in flight; each
-// still returns with its own reply. It returns nil once Redis has
+// message each share pipelines: a call made while another is waiting for
+// Redis goes out with the others made meanwhile; each still returns with
+// its own reply. It returns nil once Redis has
 // replied to every one, which means Redis has handed each message to the
 // subscribers connected at that moment; nobody is stored for later. Publish
 // fills empty ID, Time, Source and Type in place. A Body over cfg.MaxBody is

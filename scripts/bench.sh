@@ -34,7 +34,7 @@ cd "$(dirname "$0")/.."
 BENCHTIME=${BENCHTIME:-20000x}
 MEM_BENCHTIME=${MEM_BENCHTIME:-2s}
 COUNT=${COUNT:-3}
-PATTERN=${PATTERN:-'PublishCoalesce|PublishBatch|Publish16Concurrent|PublishConcurrent|Publishers16$|Publish1KiB|PublishParallel1KiB|EndToEnd|GroupConsume'}
+PATTERN=${PATTERN:-'PublishCoalesce|PublishBatch|Publish16Concurrent|PublishConcurrent|Publish1KiB|PublishParallel1KiB|EndToEnd|GroupConsume'}
 N=${N:-20000}
 ROUNDS=${ROUNDS:-3}
 TIMEOUT=${TIMEOUT:-30m}

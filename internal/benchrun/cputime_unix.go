@@ -1,14 +1,15 @@
 //go:build unix
 
-package kafka
+package benchrun
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime is the user and system CPU time the process has used.
-func cpuTime() time.Duration {
+// CPUTime returns the user and system CPU time the process has used so
+// far, or 0 when the system does not say.
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0

@@ -1,8 +1,0 @@
-//go:build !unix
-
-package kafka
-
-import "time"
-
-// cpuTime is not measured here: the CPU metrics read 0.
-func cpuTime() time.Duration { return 0 }
