@@ -300,6 +300,15 @@ func (cfg Config) tlsConfig() (*tls.Config, error) {
 		ServerName: name, InsecureSkipVerify: cfg.TLSInsecureSkipVerify}.Config("redispubsub")
 }
 
+// noRetries turns off go-redis's retries of a command whose connection
+// failed. Such a command may have been carried out with only its reply
+// lost, and sent again it would reach the subscribers twice (a pipeline
+// would be sent again whole); the caller gets the error instead
+// (TestLostReplyIsNotResent). A pooled connection the server closed while
+// idle is still replaced before use: go-redis checks it when taken from
+// the pool.
+const noRetries = -1
+
 // newClient builds the go-redis client cfg describes and checks that the
 // server answers, so that bad credentials and unreachable hosts surface at
 // once. cfg must have its defaults.
@@ -324,6 +333,7 @@ func newClient(ctx context.Context, cfg Config) (goredis.UniversalClient, error)
 			ReadTimeout:              cfg.ReadTimeout,
 			WriteTimeout:             cfg.WriteTimeout,
 			PoolSize:                 cfg.PoolSize,
+			MaxRetries:               noRetries,
 			DisableIdentity:          true,
 			MaintNotificationsConfig: maint,
 		})
@@ -339,6 +349,7 @@ func newClient(ctx context.Context, cfg Config) (goredis.UniversalClient, error)
 			ReadTimeout:              cfg.ReadTimeout,
 			WriteTimeout:             cfg.WriteTimeout,
 			PoolSize:                 cfg.PoolSize,
+			MaxRetries:               noRetries,
 			DisableIdentity:          true,
 			MaintNotificationsConfig: maint,
 		})

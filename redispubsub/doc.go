@@ -63,6 +63,14 @@
 // the node that took the PUBLISH). Several messages in one Publish are
 // pipelined in order.
 //
+// A PUBLISH whose connection fails before its reply arrives is not sent
+// again: Redis may have carried it out, and a second copy would reach the
+// subscribers twice. Publish returns the error (wrapping
+// bus.ErrUnreachable) and the caller decides; the message may or may not
+// have been delivered. In cluster mode go-redis's own redirect loop can
+// still send such a command again, to the same or another node, up to its
+// redirect limit: there a connection failure can deliver a message twice.
+//
 // Subscribe calls the bus.OnReady callback only after Redis confirmed the
 // subscription; a message published after that reaches it. A subscription
 // reads its connection in a goroutine of its own into a buffer of

@@ -15,12 +15,16 @@ import (
 )
 
 // downProxy carries TCP connections to Redis until it is down: then it
-// cuts what it carries and refuses (closes) new connections.
+// cuts what it carries and refuses (closes) new connections. With
+// loseReply set, the next bytes Redis sends on any connection are dropped
+// and that connection is cut: a command Redis carried out whose reply
+// never arrives.
 type downProxy struct {
-	l     net.Listener
-	down  atomic.Bool
-	mu    sync.Mutex
-	conns []net.Conn
+	l         net.Listener
+	down      atomic.Bool
+	loseReply atomic.Bool
+	mu        sync.Mutex
+	conns     []net.Conn
 }
 
 func newDownProxy(t *testing.T, target string) *downProxy {
@@ -52,11 +56,32 @@ func newDownProxy(t *testing.T, target string) *downProxy {
 			p.mu.Unlock()
 			wg.Add(2)
 			go func() { defer wg.Done(); _, _ = io.Copy(b, c); b.Close() }()
-			go func() { defer wg.Done(); _, _ = io.Copy(c, b); c.Close() }()
+			go func() { defer wg.Done(); p.reply(c, b); c.Close() }()
 		}
 	}()
 	t.Cleanup(func() { l.Close(); p.setDown(true); wg.Wait() })
 	return p
+}
+
+// reply copies what Redis sends on b to the client c, until either ends or
+// a reply is to be lost.
+func (p *downProxy) reply(c, b net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := b.Read(buf)
+		if n > 0 && p.loseReply.CompareAndSwap(true, false) {
+			b.Close()
+			return
+		}
+		if n > 0 {
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // setDown cuts every carried connection when going down.
