@@ -3,6 +3,7 @@ package amqp_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"os"
 	"slices"
 	"strconv"
@@ -152,8 +153,6 @@ func BenchmarkPublishConcurrent(b *testing.B) {
 		variant{"raw/16-channels-one-confirm-each", func(b *testing.B) {
 			q := benchQueue(b)
 			body := payload()
-			var next atomic.Int64
-			var wg sync.WaitGroup
 			chans := make([]*amqp091.Channel, workers)
 			confs := make([]chan amqp091.Confirmation, workers)
 			for w := range workers {
@@ -161,24 +160,16 @@ func BenchmarkPublishConcurrent(b *testing.B) {
 			}
 			b.ResetTimer()
 			start := time.Now()
-			for w := range workers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for next.Add(1) <= int64(b.N) {
-						if err := chans[w].PublishWithContext(context.Background(), "", q, true, false, amqp091.Publishing{
-							DeliveryMode: amqp091.Persistent, Body: body}); err != nil {
-							b.Error(err)
-							return
-						}
-						if c := <-confs[w]; !c.Ack {
-							b.Error("nack")
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			dealOut(b, workers, func(w int) error {
+				if err := chans[w].PublishWithContext(context.Background(), "", q, true, false, amqp091.Publishing{
+					DeliveryMode: amqp091.Persistent, Body: body}); err != nil {
+					return err
+				}
+				if c := <-confs[w]; !c.Ack {
+					return errors.New("nack")
+				}
+				return nil
+			})
 			reportRate(b, b.N, time.Since(start))
 		}},
 		variant{"raw/one-confirm-per-message", func(b *testing.B) {
@@ -225,28 +216,38 @@ func buslineBatch(b *testing.B, pub *amqp.Publisher, q string, size int) {
 // rate and the p50 and p99 latency of a Publish call.
 func singlePublishers(b *testing.B, pub *amqp.Publisher, q string, workers int) {
 	body := payload()
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	lats := make([][]time.Duration, workers)
 	b.ResetTimer()
 	start := time.Now()
+	dealOut(b, workers, func(w int) error {
+		t := time.Now()
+		if err := pub.Publish(context.Background(), q, &bus.Message{Body: body}); err != nil {
+			return err
+		}
+		lats[w] = append(lats[w], time.Since(t))
+		return nil
+	})
+	reportRate(b, b.N, time.Since(start))
+	reportLatency(b, slices.Concat(lats...))
+}
+
+// dealOut runs b.N calls of send among workers goroutines (w is the
+// goroutine's number) and returns when all are done; a goroutine whose
+// call fails reports the error and stops.
+func dealOut(b *testing.B, workers int, send func(w int) error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
 	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for next.Add(1) <= int64(b.N) {
-				t := time.Now()
-				if err := pub.Publish(context.Background(), q, &bus.Message{Body: body}); err != nil {
+				if err := send(w); err != nil {
 					b.Error(err)
 					return
 				}
-				lats[w] = append(lats[w], time.Since(t))
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	reportRate(b, b.N, time.Since(start))
-	reportLatency(b, slices.Concat(lats...))
 }
 
 // BenchmarkPublishersSweep shows where the broker saturates: busline with
@@ -297,16 +298,49 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 func BenchmarkEndToEnd(b *testing.B) {
 	const batch, prefetch = 100, 64
 	alternate(b,
-		variant{"busline", func(b *testing.B) { buslineEndToEnd(b, batch, prefetch/4) }},
-		variant{"busline-prefetch-256", func(b *testing.B) { buslineEndToEnd(b, batch, 64) }},
-		variant{"raw", func(b *testing.B) { rawEndToEnd(b, batch, prefetch, false) }},
-		variant{"raw-same-envelope", func(b *testing.B) { rawEndToEnd(b, batch, prefetch, true) }},
+		variant{"busline", func(b *testing.B) { buslineEndToEnd(b, batch, prefetch/4, 0) }},
+		variant{"busline-prefetch-256", func(b *testing.B) { buslineEndToEnd(b, batch, 64, 0) }},
+		variant{"raw", func(b *testing.B) { rawEndToEnd(b, batch, prefetch, false, 0) }},
+		variant{"raw-same-envelope", func(b *testing.B) { rawEndToEnd(b, batch, prefetch, true, 0) }},
 	)
+}
+
+// BenchmarkEndToEndAtRate is BenchmarkEndToEnd at a fixed offered load,
+// 4,000 msgs/s (20 messages every 5 ms), below what either side reaches.
+// BenchmarkEndToEnd publishes as fast as confirms allow, so the queue
+// grows whenever the consumer is slower than the publisher, and its
+// latency mostly measures that backlog; here nothing queues up, and the
+// latency (publish to handler) is that of the path a message takes:
+// publish, confirm, delivery, handler, ack.
+func BenchmarkEndToEndAtRate(b *testing.B) {
+	const batch, prefetch, every = 20, 64, 5 * time.Millisecond
+	alternate(b,
+		variant{"busline", func(b *testing.B) { buslineEndToEnd(b, batch, prefetch/4, every) }},
+		variant{"raw", func(b *testing.B) { rawEndToEnd(b, batch, prefetch, false, every) }},
+		variant{"raw-same-envelope", func(b *testing.B) { rawEndToEnd(b, batch, prefetch, true, every) }},
+	)
+}
+
+// pacer returns a function that waits, when every is not zero, until the
+// next multiple of every since the first call, so that batches go out at
+// a fixed rate.
+func pacer(every time.Duration) func() {
+	if every == 0 {
+		return func() {}
+	}
+	var next time.Time
+	return func() {
+		if next.IsZero() {
+			next = time.Now()
+		}
+		time.Sleep(time.Until(next))
+		next = next.Add(every)
+	}
 }
 
 // buslineEndToEnd is BenchmarkEndToEnd with busline: batches of batch
 // messages, one subscription with bus.Concurrency(concurrency).
-func buslineEndToEnd(b *testing.B, batch, concurrency int) {
+func buslineEndToEnd(b *testing.B, batch, concurrency int, every time.Duration) {
 	q := benchQueue(b)
 	cfg := mustConfig(b, "topology=workqueue")
 	pub, sub := newPublisher(b, cfg), newSubscriber(b, cfg)
@@ -322,9 +356,11 @@ func buslineEndToEnd(b *testing.B, batch, concurrency int) {
 		mu.Unlock()
 		return nil
 	}, bus.Group(q), bus.Concurrency(concurrency))
+	pace := pacer(every)
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i += batch {
+		pace()
 		ms := make([]*bus.Message, min(batch, b.N-i))
 		for j := range ms {
 			ms[j] = &bus.Message{Body: stamped()}
@@ -346,7 +382,7 @@ func buslineEndToEnd(b *testing.B, batch, concurrency int) {
 
 // rawEndToEnd is BenchmarkEndToEnd with the raw client: confirmed batches
 // on one channel, one consumer with the same prefetch acking each message.
-func rawEndToEnd(b *testing.B, batch, prefetch int, envelope bool) {
+func rawEndToEnd(b *testing.B, batch, prefetch int, envelope bool, every time.Duration) {
 	q := benchQueue(b)
 	cch := rawChannel(b)
 	if err := cch.Qos(prefetch, 0, false); err != nil {
@@ -369,12 +405,20 @@ func rawEndToEnd(b *testing.B, batch, prefetch int, envelope bool) {
 		}
 	}()
 	ch, confirms := rawConfirmChannel(b)
+	pace := pacer(every)
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i += batch {
-		n := min(batch, b.N-i)
-		for range n {
-			if err := ch.PublishWithContext(context.Background(), "", q, true, false, rawPublishing(stamped(), envelope)); err != nil {
+		pace()
+		// The batch is made first, then written, as busline's is: each
+		// message's latency includes the writes of those before it.
+		pubs := make([]amqp091.Publishing, min(batch, b.N-i))
+		for j := range pubs {
+			pubs[j] = rawPublishing(stamped(), envelope)
+		}
+		n := len(pubs)
+		for _, pub := range pubs {
+			if err := ch.PublishWithContext(context.Background(), "", q, true, false, pub); err != nil {
 				b.Fatal(err)
 			}
 		}

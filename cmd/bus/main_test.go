@@ -157,25 +157,22 @@ func TestPublishConsume(t *testing.T) {
 // exchange and queue.
 func cleanupAMQP(t *testing.T, topic string) {
 	t.Cleanup(func() {
-		conn, err := amqp091.Dial(amqpURL)
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-			return
-		}
-		defer conn.Close()
-		ch, err := conn.Channel()
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-			return
-		}
-		_, _ = ch.QueueDelete(topic+".dlq", false, false, false)
-		_ = ch.ExchangeDelete(topic+".dlq", false, false)
-		_ = ch.ExchangeDelete(topic, false, false)
+		onChannel(t, func(ch *amqp091.Channel) {
+			_, _ = ch.QueueDelete(topic+".dlq", false, false, false)
+			_ = ch.ExchangeDelete(topic+".dlq", false, false)
+			_ = ch.ExchangeDelete(topic, false, false)
+		})
 	})
 }
 
 // deleteQueue deletes a durable queue a test declared on RabbitMQ.
 func deleteQueue(t *testing.T, name string) {
+	onChannel(t, func(ch *amqp091.Channel) { _, _ = ch.QueueDelete(name, false, false, false) })
+}
+
+// onChannel runs f on a channel of a connection of its own to RabbitMQ,
+// for cleaning up; a connection that fails is a test error.
+func onChannel(t *testing.T, f func(*amqp091.Channel)) {
 	conn, err := amqp091.Dial(amqpURL)
 	if err != nil {
 		t.Errorf("cleanup: %v", err)
@@ -187,7 +184,7 @@ func deleteQueue(t *testing.T, name string) {
 		t.Errorf("cleanup: %v", err)
 		return
 	}
-	_, _ = ch.QueueDelete(name, false, false, false)
+	f(ch)
 }
 
 // waitLine waits until buf holds line, failing if the command exits first
