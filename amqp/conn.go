@@ -37,6 +37,7 @@ type conn struct {
 
 	mu     sync.Mutex
 	c      *amqp091.Connection
+	cork   *corkConn // c's
 	closed bool
 	dialed bool     // a connection was established once
 	dial   *dialing // the dial in progress, if any
@@ -127,7 +128,7 @@ func (c *conn) redial(ctx context.Context, d *dialing) {
 	c.mu.Lock()
 	first := c.first
 	c.mu.Unlock()
-	ac, at, err := c.dialNodes(ctx, first)
+	ac, cork, at, err := c.dialNodes(ctx, first)
 	d.cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -146,7 +147,7 @@ func (c *conn) redial(ctx context.Context, d *dialing) {
 			c.log.Info("amqp: reconnected", "url", c.nodes[at].name)
 		}
 		c.dialed = true
-		c.c = ac
+		c.c, c.cork = ac, cork
 		c.first = at
 	}
 }
@@ -154,23 +155,23 @@ func (c *conn) redial(ctx context.Context, d *dialing) {
 // dialNodes tries the nodes in turn, starting at first, and returns the
 // connection and the index of the node that answered. A refused login or
 // vhost ends the attempt at once: every node of a cluster shares them.
-func (c *conn) dialNodes(ctx context.Context, first int) (*amqp091.Connection, int, error) {
+func (c *conn) dialNodes(ctx context.Context, first int) (*amqp091.Connection, *corkConn, int, error) {
 	var errs nodeErrors
 	for i := range c.nodes {
 		at := (first + i) % len(c.nodes)
 		n := c.nodes[at]
-		ac, err := c.dialOnce(ctx, n)
+		ac, cork, err := c.dialOnce(ctx, n)
 		if err == nil {
-			return ac, at, nil
+			return ac, cork, at, nil
 		}
 		err = dialError(n.name, err)
 		if permanent(err) || ctx.Err() != nil || len(c.nodes) == 1 {
-			return nil, 0, err
+			return nil, nil, 0, err
 		}
 		c.log.Warn("amqp: node did not answer; trying the next", "url", n.name, "error", err)
 		errs = append(errs, err)
 	}
-	return nil, 0, fmt.Errorf("amqp: %w: none of the %d nodes answered: %w", bus.ErrUnreachable, len(c.nodes), errs)
+	return nil, nil, 0, fmt.Errorf("amqp: %w: none of the %d nodes answered: %w", bus.ErrUnreachable, len(c.nodes), errs)
 }
 
 // nodeErrors are the failures of one dial of every node, in order.
@@ -188,9 +189,10 @@ func (e nodeErrors) Unwrap() []error { return e }
 
 // dialOnce makes one connection attempt to n; cancelling ctx cuts it,
 // whether it is connecting or in the TLS or AMQP handshake.
-func (c *conn) dialOnce(ctx context.Context, n node) (*amqp091.Connection, error) {
+func (c *conn) dialOnce(ctx context.Context, n node) (*amqp091.Connection, *corkConn, error) {
 	var stop func() bool
 	var tlsConn *alertConn
+	var cork *corkConn
 	dial := func(network, addr string) (net.Conn, error) {
 		d := net.Dialer{Timeout: c.cfg.DialTimeout}
 		nc, err := d.DialContext(ctx, network, addr)
@@ -205,7 +207,8 @@ func (c *conn) dialOnce(ctx context.Context, n node) (*amqp091.Connection, error
 		}
 		stop = context.AfterFunc(ctx, func() { _ = nc.Close() })
 		if n.tls == nil {
-			return nc, nil
+			cork = &corkConn{Conn: nc}
+			return cork, nil
 		}
 		tc := tls.Client(nc, n.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -213,7 +216,8 @@ func (c *conn) dialOnce(ctx context.Context, n node) (*amqp091.Connection, error
 			return nil, err
 		}
 		tlsConn = &alertConn{Conn: tc}
-		return tlsConn, nil
+		cork = &corkConn{Conn: tlsConn}
+		return cork, nil
 	}
 	u := n.url
 	if n.tls != nil {
@@ -237,9 +241,12 @@ func (c *conn) dialOnce(ctx context.Context, n node) (*amqp091.Connection, error
 	if stop != nil && !stop() && err == nil {
 		// Cut after the handshake completed: the connection is unusable.
 		_ = ac.Close()
-		return nil, net.ErrClosed
+		return nil, nil, net.ErrClosed
 	}
-	return ac, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return ac, cork, nil
 }
 
 // alertConn is a TLS connection that keeps the first read error that is a
@@ -293,16 +300,27 @@ func (c *conn) live() *amqp091.Connection {
 }
 
 // channel opens a channel on the live connection.
-func (c *conn) channel(ctx context.Context) (*amqp091.Channel, error) {
+func (c *conn) channel(ctx context.Context) (*amqp091.Channel, *corkConn, error) {
 	ac, err := c.get(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ch, err := ac.Channel()
 	if err != nil {
-		return nil, brokerError("open channel", err)
+		return nil, nil, brokerError("open channel", err)
 	}
-	return ch, nil
+	return ch, c.corker(ac), nil
+}
+
+// corker returns the corkConn under ac, or nil when ac is no longer the
+// live connection (its writes then go through as they are).
+func (c *conn) corker(ac *amqp091.Connection) *corkConn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.c != ac {
+		return nil
+	}
+	return c.cork
 }
 
 // close closes the connection for good and cuts a dial in progress.

@@ -422,6 +422,7 @@ type pubSession struct {
 	probing   bool // the one message in flight is a suspect published alone
 	returned  []amqp091.Return
 	declared  map[string]error
+	cork      *corkConn // under ch's connection: publishes written in a row go in one write
 }
 
 type flight struct {
@@ -451,6 +452,7 @@ func (p *Publisher) openSession() (*pubSession, error) {
 		closes:   ch.NotifyClose(make(chan *amqp091.Error, 1)),
 		inflight: make(map[uint64]flight, p.cfg.MaxInFlight),
 		declared: map[string]error{},
+		cork:     p.conn.corker(ac),
 	}
 	if ac != p.blocksConn {
 		p.blocksConn, p.blocks, p.blocked = ac, ac.NotifyBlocked(make(chan amqp091.Blocking, 4)), false
@@ -479,6 +481,18 @@ func (s *pubSession) loop(queue []*batch) []*batch {
 		case b := <-p.reqs:
 			b.queued = true
 			queue = append(queue, b)
+			// Take the calls already waiting too: their messages go out
+			// in the same write.
+		more:
+			for {
+				select {
+				case b := <-p.reqs:
+					b.queued = true
+					queue = append(queue, b)
+				default:
+					break more
+				}
+			}
 		case c, ok := <-s.confirms:
 			if !ok {
 				return s.lost(queue)
@@ -530,6 +544,9 @@ func (s *pubSession) publish(queue []*batch) ([]*batch, bool) {
 		return queue, true
 	}
 	max := s.p.cfg.MaxInFlight
+	// Everything written below goes to the broker in one write.
+	s.cork.hold()
+	defer s.cork.release()
 	for len(queue) > 0 && len(s.inflight) < max && !s.p.blocked {
 		b := queue[0]
 		if err := b.ctx.Err(); err != nil {
@@ -607,6 +624,11 @@ func (s *pubSession) declare(topic string) error {
 	if err, ok := s.declared[topic]; ok && err == nil {
 		return nil
 	}
+	// publish holds the connection's writes: these calls wait for answers.
+	return s.cork.through(func() error { return s.declareNow(topic) })
+}
+
+func (s *pubSession) declareNow(topic string) error {
 	if s.admin == nil || s.admin.IsClosed() {
 		ac, err := s.p.conn.get(s.p.ctx)
 		if err != nil {

@@ -140,6 +140,7 @@ type subSession struct {
 	deliveries <-chan amqp091.Delivery
 	closes     chan *amqp091.Error
 	settles    chan settleReq
+	cork       *corkConn // under ch's connection: acks settled together go in one write
 	// sess runs this channel's handlers; ended once the channel is gone.
 	sess *subrun.Session
 }
@@ -154,7 +155,7 @@ type settleReq struct {
 
 func (s *Subscriber) open(ctx context.Context, sub *subrun.Sub, broadcast string) (*subSession, error) {
 	topic, sc := sub.Topic, sub.Config
-	ch, err := s.conn.channel(ctx)
+	ch, cork, err := s.conn.channel(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +181,7 @@ func (s *Subscriber) open(ctx context.Context, sub *subrun.Sub, broadcast string
 	}
 	// settles holds every outcome of the channel's deliveries (at most
 	// prefetch), so that a handler never blocks on a channel that is gone.
-	return &subSession{topic: topic, queue: q, tag: tag, ch: ch, deliveries: deliveries, closes: closes,
+	return &subSession{topic: topic, queue: q, tag: tag, ch: ch, cork: cork, deliveries: deliveries, closes: closes,
 		settles: make(chan settleReq, prefetch), sess: sub.NewSession()}, nil
 }
 
@@ -197,7 +198,19 @@ func (ss *subSession) run(wctx context.Context, r *pipeline.Runner) error {
 			}
 			ss.dispatch(d, r)
 		case st := <-ss.settles:
+			// The outcomes ready now go to the broker in one write.
+			ss.cork.hold()
 			ss.apply(st)
+		more:
+			for {
+				select {
+				case st := <-ss.settles:
+					ss.apply(st)
+				default:
+					break more
+				}
+			}
+			ss.cork.release()
 		case e := <-ss.closes:
 			if e == nil {
 				return errors.New("amqp: channel closed")
