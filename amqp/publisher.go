@@ -2,6 +2,7 @@ package amqp
 
 import (
 	"context"
+	"runtime"
 	"errors"
 	"fmt"
 	"maps"
@@ -482,7 +483,9 @@ func (s *pubSession) loop(queue []*batch) []*batch {
 			b.queued = true
 			queue = append(queue, b)
 			// Take the calls already waiting too: their messages go out
-			// in the same write.
+			// in the same write. Yielding first lets the callers a confirm
+			// just released publish their next message into it.
+			runtime.Gosched()
 		more:
 			for {
 				select {
