@@ -2,10 +2,10 @@ package amqp
 
 import (
 	"context"
-	"runtime"
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"time"
