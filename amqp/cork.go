@@ -14,7 +14,11 @@ import (
 // The client serializes its writes; mu also orders them with hold and
 // release, which another goroutine calls. A write error met while
 // releasing closes the connection: the client then fails on its next read
-// and write, and reports the connection lost as it would have.
+// and write, and reports the connection lost as it would have. A write
+// that blocks (a broker that stopped reading) holds mu as the client's own
+// write lock would: the missed heartbeats close the connection, which ends
+// the write; the messages in it are unconfirmed and published again on the
+// next connection.
 type corkConn struct {
 	net.Conn
 	mu   sync.Mutex

@@ -312,41 +312,23 @@ func BenchmarkPublishCoalesce(b *testing.B) {
 	batch(1000) // warm up: connections to every leader
 	single(1000)
 	lat.Reset()
-	var wall, cpu [2]time.Duration
 	var reqs, recs [2]int64
-	measure := func(v int, f func(int), n int) {
-		c0, t0 := benchrun.CPUTime(), time.Now()
-		q0, r0 := p.prod.requests.Load(), p.prod.records.Load()
-		f(n)
-		wall[v] += time.Since(t0)
-		reqs[v] += p.prod.requests.Load() - q0
-		recs[v] += p.prod.records.Load() - r0
-		cpu[v] += benchrun.CPUTime() - c0
+	counted := func(v int, f func(int)) func(int) {
+		return func(n int) {
+			q0, r0 := p.prod.requests.Load(), p.prod.records.Load()
+			f(n)
+			reqs[v] += p.prod.requests.Load() - q0
+			recs[v] += p.prod.records.Load() - r0
+		}
 	}
 	b.SetBytes(2 * benchBody)
-	b.ResetTimer()
-	for r := range rounds {
-		n := b.N / rounds
-		if r < b.N%rounds {
-			n++
-		}
-		if r%2 == 0 {
-			measure(0, batch, n)
-			measure(1, single, n)
-		} else {
-			measure(1, single, n)
-			measure(0, batch, n)
-		}
-	}
-	b.StopTimer()
-	rate := func(v int) float64 { return float64(b.N) / wall[v].Seconds() }
-	b.ReportMetric(rate(0), "batch-msgs/s")
-	b.ReportMetric(rate(1), "single-msgs/s")
-	b.ReportMetric(rate(1)/rate(0), "single/batch")
-	for v, name := range []string{"batch", "single"} {
-		b.ReportMetric(float64(cpu[v].Microseconds())/float64(b.N), name+"-cpu-µs/msg")
-		b.ReportMetric(float64(reqs[v])/wall[v].Seconds(), name+"-reqs/s")
-		b.ReportMetric(float64(recs[v])/float64(reqs[v]), name+"-recs/req")
+	batchSide, singleSide := benchrun.Alternate(b, rounds, counted(0, batch), counted(1, single))
+	for v, s := range []struct {
+		name string
+		side benchrun.Side
+	}{{"batch", batchSide}, {"single", singleSide}} {
+		b.ReportMetric(float64(reqs[v])/s.side.Wall.Seconds(), s.name+"-reqs/s")
+		b.ReportMetric(float64(recs[v])/float64(reqs[v]), s.name+"-recs/req")
 	}
 	lat.Report(b, "single-")
 }

@@ -212,35 +212,7 @@ func benchCoalesce(b *testing.B, format string) {
 	single(1000)
 	lat.Reset()
 	alone0, queued0, trips0 := redispubsub.CoalesceStats(p)
-	var wall, cpu [2]time.Duration
-	measure := func(v int, f func(int), n int) {
-		c0, t0 := benchrun.CPUTime(), time.Now()
-		f(n)
-		wall[v] += time.Since(t0)
-		cpu[v] += benchrun.CPUTime() - c0
-	}
-	b.ResetTimer()
-	for r := range rounds {
-		n := b.N / rounds
-		if r < b.N%rounds {
-			n++
-		}
-		if r%2 == 0 {
-			measure(0, batch, n)
-			measure(1, single, n)
-		} else {
-			measure(1, single, n)
-			measure(0, batch, n)
-		}
-	}
-	b.StopTimer()
-	rate := func(v int) float64 { return float64(b.N) / wall[v].Seconds() }
-	b.ReportMetric(rate(0), "batch-msgs/s")
-	b.ReportMetric(rate(1), "single-msgs/s")
-	b.ReportMetric(rate(1)/rate(0), "single/batch")
-	for v, name := range []string{"batch", "single"} {
-		b.ReportMetric(float64(cpu[v].Microseconds())/float64(b.N), name+"-cpu-µs/msg")
-	}
+	benchrun.Alternate(b, rounds, batch, single)
 	alone, queued, trips := redispubsub.CoalesceStats(p)
 	alone, queued, trips = alone-alone0, queued-queued0, trips-trips0
 	b.ReportMetric(float64(alone+queued)/float64(alone+trips), "single-msgs/trip")
