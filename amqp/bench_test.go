@@ -172,6 +172,40 @@ func BenchmarkPublishConcurrent(b *testing.B) {
 			})
 			reportRate(b, b.N, time.Since(start))
 		}},
+		// The most any client gets from the broker with 16 messages
+		// awaiting a confirm: one goroutine keeps a window of 16 on one
+		// channel, publishing the next the moment a confirm arrives, with
+		// no hand-off between callers. Its ratio to raw/batch=100 (ref2 in
+		// scripts/bench-amqp.sh) is the broker's bound on the ratio of 16
+		// single publishers to batches of 100.
+		variant{"raw/one-channel-16-in-flight", func(b *testing.B) {
+			q := benchQueue(b)
+			ch, confirms := rawConfirmChannel(b)
+			body := payload()
+			sent := 0
+			publish := func() {
+				if err := ch.PublishWithContext(context.Background(), "", q, true, false, amqp091.Publishing{
+					DeliveryMode: amqp091.Persistent, Body: body}); err != nil {
+					b.Fatal(err)
+				}
+				sent++
+			}
+			b.ResetTimer()
+			start := time.Now()
+			for sent < min(workers, b.N) {
+				publish()
+			}
+			for range b.N {
+				if c := <-confirms; !c.Ack {
+					b.Fatal("nack")
+				}
+				if sent < b.N {
+					publish()
+				}
+			}
+			reportRate(b, b.N, time.Since(start))
+		}},
+		variant{"raw/batch=100", func(b *testing.B) { rawBatch(b, 100, false) }},
 		variant{"raw/one-confirm-per-message", func(b *testing.B) {
 			q := benchQueue(b)
 			ch, confirms := rawConfirmChannel(b)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/busline/bus"
 	"github.com/busline/bus/internal/benchrun"
@@ -330,5 +331,66 @@ func BenchmarkPublishCoalesce(b *testing.B) {
 		b.ReportMetric(float64(reqs[v])/s.side.Wall.Seconds(), s.name+"-reqs/s")
 		b.ReportMetric(float64(recs[v])/float64(reqs[v]), s.name+"-recs/req")
 	}
+	lat.Report(b, "single-")
+}
+
+// BenchmarkPublishCoalesceKgo is BenchmarkPublishCoalesce with franz-go's
+// kgo client in place of busline, on the same cluster, topic layout, keys
+// and bodies: batches of 100 through one ProduceSync against 16 goroutines
+// each producing one record and waiting for it. kgo is set to send as soon
+// as a broker connection is free (no linger, as busline); it keeps its
+// defaults otherwise, among them the idempotent producer, which lets it
+// have up to 5 produce requests in flight per broker (busline: 1). It shows
+// what a client built for throughput reaches on these brokers, and so how
+// much of the single/batch ratio the brokers leave to any client. Run it
+// as BenchmarkPublishCoalesce, e.g.
+//
+//	go test -run '^$' -bench 'PublishCoalesce' -benchtime 40000x -count 3 ./kafka/
+func BenchmarkPublishCoalesceKgo(b *testing.B) {
+	const rounds = 8
+	cfg := benchConfig(b)
+	topic := newTopic(b, cfg, testPartitions)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	body := make([]byte, benchBody)
+	ctx := context.Background()
+	batch := func(n int) {
+		for i := 0; i < n; i += 100 {
+			recs := make([]*kgo.Record, min(100, n-i))
+			for j := range recs {
+				recs[j] = &kgo.Record{Key: []byte(fmt.Sprint("k", j)), Value: body}
+			}
+			if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	var lat benchrun.Latencies
+	single := func(n int) {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+					start := time.Now()
+					r := &kgo.Record{Key: []byte(fmt.Sprint("k", i%64)), Value: body}
+					if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+						b.Error(err)
+						return
+					}
+					lat.Add(time.Since(start))
+				}
+			})
+		}
+		wg.Wait()
+	}
+	batch(1000) // warm up: connections to every leader, producer ID
+	single(1000)
+	lat.Reset()
+	b.SetBytes(2 * benchBody)
+	benchrun.Alternate(b, rounds, batch, single)
 	lat.Report(b, "single-")
 }

@@ -40,7 +40,8 @@ echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo
 echo "Medians over the rounds; ratios are medians of per-round ratios to the"
 echo "reference measured in the same round and process (end to end: raw, and"
-echo "raw-same-envelope; concurrent publishers: busline/batch=100)."
+echo "raw-same-envelope; concurrent publishers: busline/batch=100, and"
+echo "raw/batch=100)."
 echo
 echo "| benchmark | rounds | msgs/s | p50 ms | p99 ms | rate ÷ ref | p99 ÷ ref p99 | rate ÷ ref2 | p99 ÷ ref2 p99 |"
 echo "|---|---|---|---|---|---|---|---|---|"
@@ -78,7 +79,7 @@ END {
 		b = order[i]; pre = ""; if (b ~ /^base:/) pre = "base:"
 		ref = ""; ref2 = ""
 		if (b ~ /EndToEnd\//) { ref = pre "EndToEnd/raw"; ref2 = pre "EndToEnd/raw-same-envelope" }
-		if (b ~ /PublishConcurrent\//) ref = pre "PublishConcurrent/busline/batch=100"
+		if (b ~ /PublishConcurrent\//) { ref = pre "PublishConcurrent/busline/batch=100"; ref2 = pre "PublishConcurrent/raw/batch=100" }
 		printf "| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", b, n[b], show(median(rate, b), "%.0f"),
 			show(median(p50, b), "%.1f"), show(median(p99, b), "%.1f"),
 			show(ratio(rate, b, ref), "%.2f"), show(ratio(p99, b, ref), "%.2f"),
