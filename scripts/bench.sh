@@ -14,13 +14,15 @@
 #      and of every metric it reports. Benchmarks are picked by PATTERN.
 #   2. bench/watermill (its own module): busline next to Watermill on
 #      RabbitMQ and kfake, batches of 100 and 16 concurrent single
-#      publishers, COUNT rounds of WM_BENCHTIME (WATERMILL=0 skips it).
+#      publishers, COUNT rounds of WM_BENCHTIME; and next to rueidis on
+#      Redis, RUEIDIS_BENCHTIME (WATERMILL=0 skips both).
 #   3. bus bench -raw against RabbitMQ, Redis and Kafka (a kfake cluster
 #      in its own process unless BUS_KAFKA_BROKERS names one): busline and
 #      the raw client in one process, ROUNDS alternating rounds, medians.
 #
 # Settings (environment): BENCHTIME (brokers, default 20000x), MEM_BENCHTIME
-# (default 2s), WM_BENCHTIME (bench/watermill, default 10000x), COUNT (3), PATTERN, N (bus bench messages per run, 20000),
+# (default 2s), WM_BENCHTIME (bench/watermill, default 10000x),
+# RUEIDIS_BENCHTIME (its Redis benchmark, default 100000x), COUNT (3), PATTERN, N (bus bench messages per run, 20000),
 # ROUNDS (3), TIMEOUT (per invocation, 30m), AMQP_URL, REDIS_ADDR, LABEL
 # (a note printed above the tables), README (the file to rewrite, default
 # README.md; README=- prints the block instead).
@@ -45,7 +47,8 @@ LABEL=${LABEL:-}
 WM_BENCHTIME=${WM_BENCHTIME:-10000x}
 WATERMILL=${WATERMILL:-1}
 WM_PATTERN='(Rabbit|Kafka)(PublishBatch100|Publish16)$'
-command="BENCHTIME=$BENCHTIME MEM_BENCHTIME=$MEM_BENCHTIME WM_BENCHTIME=$WM_BENCHTIME COUNT=$COUNT N=$N ROUNDS=$ROUNDS scripts/bench.sh"
+RUEIDIS_BENCHTIME=${RUEIDIS_BENCHTIME:-100000x}
+command="BENCHTIME=$BENCHTIME MEM_BENCHTIME=$MEM_BENCHTIME WM_BENCHTIME=$WM_BENCHTIME RUEIDIS_BENCHTIME=$RUEIDIS_BENCHTIME COUNT=$COUNT N=$N ROUNDS=$ROUNDS scripts/bench.sh"
 
 tmp=$(mktemp -d)
 kfake_pid=
@@ -80,6 +83,9 @@ if [ "$WATERMILL" = 1 ]; then
 		log "round $round/$COUNT: bench/watermill -bench '$WM_PATTERN' -benchtime $WM_BENCHTIME"
 		(cd bench/watermill && "$tmp/watermill.test" -test.run '^$' -test.bench "$WM_PATTERN" \
 			-test.benchtime "$WM_BENCHTIME" -test.count 1 -test.timeout "$TIMEOUT") | tee -a "$tmp/watermill.txt" >&2
+		log "round $round/$COUNT: bench/watermill -bench RedisPublishCoalesce -benchtime $RUEIDIS_BENCHTIME"
+		(cd bench/watermill && "$tmp/watermill.test" -test.run '^$' -test.bench RedisPublishCoalesce \
+			-test.benchtime "$RUEIDIS_BENCHTIME" -test.count 1 -test.timeout "$TIMEOUT") | tee -a "$tmp/watermill.txt" >&2
 	done
 fi
 
@@ -137,6 +143,12 @@ brokers=$("$tmp/benchtable" versions -amqp "$AMQP_URL" -redis "$REDIS_ADDR")
 		echo "benchtime $WM_BENCHTIME; RabbitMQ on loopback, Kafka on a kfake cluster inside the test binary."
 		echo
 		"$tmp/benchtable" table -match "(Rabbit|Kafka)(PublishBatch100|Publish16)/" <"$tmp/watermill.txt"
+		echo "**Next to rueidis** (bench/watermill \`BenchmarkRedisPublishCoalesce\`: Watermill has no Redis pub/sub"
+		echo "adapter; rueidis's auto-pipelining is the reference for coalescing): per client, PUBLISH in batches"
+		echo "of 100 and from 16 concurrent single callers, alternating in one process; medians of $COUNT round(s),"
+		echo "benchtime $RUEIDIS_BENCHTIME."
+		echo
+		"$tmp/benchtable" table -match "RedisPublishCoalesce/" <"$tmp/watermill.txt"
 	fi
 	echo "**bus bench -raw**: busline and the raw client in one process on the same broker, $ROUNDS alternating"
 	echo "round(s) of $N 1 KiB messages, medians; the busline/raw row divides them (above 1: busline faster"
