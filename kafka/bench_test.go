@@ -294,21 +294,9 @@ func BenchmarkPublishCoalesce(b *testing.B) {
 	}
 	var lat benchrun.Latencies
 	single := func(n int) {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for range 16 {
-			wg.Go(func() {
-				for i := next.Add(1); i <= int64(n); i = next.Add(1) {
-					start := time.Now()
-					if err := p.Publish(ctx, topic, &bus.Message{Key: fmt.Sprint("k", i%64), Body: body}); err != nil {
-						b.Error(err)
-						return
-					}
-					lat.Add(time.Since(start))
-				}
-			})
-		}
-		wg.Wait()
+		sixteenCallers(b, n, &lat, func(i int64) error {
+			return p.Publish(ctx, topic, &bus.Message{Key: fmt.Sprint("k", i%64), Body: body})
+		})
 	}
 	batch(1000) // warm up: connections to every leader
 	single(1000)
@@ -340,11 +328,12 @@ func BenchmarkPublishCoalesce(b *testing.B) {
 // each producing one record and waiting for it. kgo is set to send as soon
 // as a broker connection is free (no linger, as busline) and, as busline's
 // default, not to compress (its default, snappy, shrinks these zero-filled
-// bodies to almost nothing); it keeps its defaults otherwise, among them the idempotent producer, which lets it
-// have up to 5 produce requests in flight per broker (busline: 1). It shows
-// what a client built for throughput reaches on these brokers, and so how
-// much of the single/batch ratio the brokers leave to any client. Run it
-// as BenchmarkPublishCoalesce, e.g.
+// bodies to almost nothing); it keeps its defaults otherwise, among them
+// the idempotent producer, which lets it have up to 5 produce requests in
+// flight per broker (busline: 1). It shows what a client built for
+// throughput reaches on these brokers, and so how much of the single/batch
+// ratio the brokers leave to any client. Run it as
+// BenchmarkPublishCoalesce, e.g.
 //
 //	go test -run '^$' -bench 'PublishCoalesce' -benchtime 40000x -count 3 ./kafka/
 func BenchmarkPublishCoalesceKgo(b *testing.B) {
@@ -372,22 +361,9 @@ func BenchmarkPublishCoalesceKgo(b *testing.B) {
 	}
 	var lat benchrun.Latencies
 	single := func(n int) {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for range 16 {
-			wg.Go(func() {
-				for i := next.Add(1); i <= int64(n); i = next.Add(1) {
-					start := time.Now()
-					r := &kgo.Record{Key: []byte(fmt.Sprint("k", i%64)), Value: body}
-					if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
-						b.Error(err)
-						return
-					}
-					lat.Add(time.Since(start))
-				}
-			})
-		}
-		wg.Wait()
+		sixteenCallers(b, n, &lat, func(i int64) error {
+			return cl.ProduceSync(ctx, &kgo.Record{Key: []byte(fmt.Sprint("k", i%64)), Value: body}).FirstErr()
+		})
 	}
 	batch(1000) // warm up: connections to every leader, producer ID
 	single(1000)
@@ -395,4 +371,25 @@ func BenchmarkPublishCoalesceKgo(b *testing.B) {
 	b.SetBytes(2 * benchBody)
 	benchrun.Alternate(b, rounds, batch, single)
 	lat.Report(b, "single-")
+}
+
+// sixteenCallers has 16 goroutines make n publish calls between them (i
+// numbers the call, from 1), recording each call's latency in lat; a call
+// that fails reports its error and stops its goroutine.
+func sixteenCallers(b *testing.B, n int, lat *benchrun.Latencies, publish func(i int64) error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				start := time.Now()
+				if err := publish(i); err != nil {
+					b.Error(err)
+					return
+				}
+				lat.Add(time.Since(start))
+			}
+		})
+	}
+	wg.Wait()
 }
