@@ -195,9 +195,17 @@ func BenchmarkPublishConcurrent(b *testing.B) {
 			for sent < min(workers, b.N) {
 				publish()
 			}
+			wait := time.NewTimer(time.Minute)
+			defer wait.Stop()
 			for range b.N {
-				if c := <-confirms; !c.Ack {
-					b.Fatal("nack")
+				wait.Reset(time.Minute)
+				select {
+				case c := <-confirms:
+					if !c.Ack {
+						b.Fatal("nack")
+					}
+				case <-wait.C:
+					b.Fatalf("no confirm within a minute (%d sent)", sent)
 				}
 				if sent < b.N {
 					publish()

@@ -2,16 +2,15 @@ package watermill_test
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/rueidis"
 
 	"github.com/busline/bus"
+	"github.com/busline/bus/internal/benchrun"
 	"github.com/busline/bus/redispubsub"
 )
 
@@ -78,16 +77,13 @@ func BenchmarkRedisPublishCoalesce(b *testing.B) {
 }
 
 // alternateCoalesce runs b.N messages through batch (n messages a call, up
-// to 100) and b.N through single from 16 goroutines, in rounds that
-// alternate which side goes first, and reports as
-// BenchmarkRedisPublishCoalesce says.
+// to 100) and b.N through single from 16 goroutines, alternating the two in
+// rounds with internal/benchrun (whose metrics it reports), and reports the
+// single calls' p50/p99.
 func alternateCoalesce(b *testing.B, batch func(context.Context, int) error, single func(context.Context) error) {
 	const rounds, callers = 8, 16
 	ctx := context.Background()
-	var (
-		mu  sync.Mutex
-		lat []time.Duration
-	)
+	var lat benchrun.Latencies
 	runBatch := func(n int) {
 		for i := 0; i < n; i += 100 {
 			if err := batch(ctx, min(100, n-i)); err != nil {
@@ -106,10 +102,7 @@ func alternateCoalesce(b *testing.B, batch func(context.Context, int) error, sin
 						b.Error(err)
 						return
 					}
-					d := time.Since(start)
-					mu.Lock()
-					lat = append(lat, d)
-					mu.Unlock()
+					lat.Add(time.Since(start))
 				}
 			})
 		}
@@ -117,55 +110,7 @@ func alternateCoalesce(b *testing.B, batch func(context.Context, int) error, sin
 	}
 	runBatch(1000) // warm up: connections
 	runSingle(1000)
-	lat = lat[:0]
-	var wall, cpu [2]time.Duration
-	measure := func(side int, f func(int), n int) {
-		c0, t0 := cpuTime(), time.Now()
-		f(n)
-		wall[side] += time.Since(t0)
-		cpu[side] += cpuTime() - c0
-	}
-	b.ResetTimer()
-	for r := range rounds {
-		n := b.N / rounds
-		if r < b.N%rounds {
-			n++
-		}
-		if r%2 == 0 {
-			measure(0, runBatch, n)
-			measure(1, runSingle, n)
-		} else {
-			measure(1, runSingle, n)
-			measure(0, runBatch, n)
-		}
-	}
-	b.StopTimer()
-	rate := func(side int) float64 { return float64(b.N) / wall[side].Seconds() }
-	b.ReportMetric(rate(0), "batch-msgs/s")
-	b.ReportMetric(rate(1), "single-msgs/s")
-	b.ReportMetric(rate(1)/rate(0), "single/batch")
-	for side, name := range []string{"batch", "single"} {
-		b.ReportMetric(float64(cpu[side].Microseconds())/float64(b.N), name+"-cpu-µs/msg")
-	}
-	p50, p99 := percentiles(lat)
-	b.ReportMetric(float64(p50.Microseconds())/1000, "single-p50-ms")
-	b.ReportMetric(float64(p99.Microseconds())/1000, "single-p99-ms")
-}
-
-// cpuTime returns the user and system CPU time the process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// percentiles returns the 50th and 99th percentiles of d, sorting it.
-func percentiles(d []time.Duration) (p50, p99 time.Duration) {
-	if len(d) == 0 {
-		return 0, 0
-	}
-	slices.Sort(d)
-	return d[len(d)/2], d[len(d)*99/100]
+	lat.Reset()
+	benchrun.Alternate(b, rounds, runBatch, runSingle)
+	lat.Report(b, "single-")
 }
